@@ -1,0 +1,1 @@
+"""Data: synthetic generators, audio-folder datasets and preset readers."""

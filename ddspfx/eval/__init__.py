@@ -1,0 +1,1 @@
+"""Evaluation: per-example metrics and the runner behind evaluate.py."""

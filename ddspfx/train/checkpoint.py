@@ -1,0 +1,137 @@
+"""Checkpoint files: atomic writes, clear errors on reading, and finding them in a run folder.
+
+A run keeps two checkpoints in `<run_dir>/checkpoints/`: `last.pt` (after every epoch and when
+a run is stopped) and `best.pt` (when the validation loss improves). Both are dicts with:
+
+    "task"        the task's `state_dict()` (DDP unwrapped): restore a model with
+                  `task.load_state_dict(load_checkpoint(path)["task"])`
+    "optimizer"   the optimizer's `state_dict()`
+    "scheduler"   the LR scheduler's `state_dict()`, or None without scheduler
+    "step"        training steps done in the whole run (skipped non-finite steps included)
+    "epoch"       the epoch to run next, counted from 0 (== epochs done when "epoch_step" is 0)
+    "epoch_step"  steps of that epoch already done (0 at an epoch boundary)
+    "best"        best validation loss so far (float, inf before the first validation)
+    "valid"       the latest validation metrics, {name: float} ({} before the first validation)
+    "nonfinite"   non-finite steps in a row at the time of saving
+    "rng"         one RNG snapshot per rank (see `ddspfx.train.seeding.get_rng_state`)
+    "world_size"  number of processes that trained
+    "config"      the trainer config as plain containers
+    "version"     format version of this dict (1)
+
+Everything in it is a tensor or a plain container, so `torch.load(weights_only=True)` reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be read."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write `state` to `path` atomically and return the path.
+
+    The data go to a temporary file in the same folder, which is flushed, fsynced and renamed
+    over `path` (`os.replace`): a reader sees either the old file or the new one, never a part.
+    On any failure the temporary file is removed and the exception propagates.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """Open a new, unique temporary file next to `path` (permissions follow the umask)."""
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file next to {path}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device | None = "cpu",
+    weights_only: bool = True,
+) -> dict[str, Any]:
+    """Read a checkpoint dict written by `save_checkpoint`.
+
+    Raises `FileNotFoundError` if `path` does not exist and `CheckpointError` (naming the file)
+    if it is truncated, corrupt or not a dict. `weights_only=False` allows arbitrary pickled
+    objects: use it only for files you trust.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as e:
+        raise CheckpointError(
+            f"cannot read checkpoint {path} (truncated or corrupt file?): {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
+    """`<run_dir>/checkpoints/<name>.pt`."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"{name}.pt"
+
+
+def find_checkpoint(
+    run_dir: str | os.PathLike, prefer: Sequence[str] = ("best", "last")
+) -> Path:
+    """The first of `<run_dir>/checkpoints/<name>.pt` for `name` in `prefer` that exists.
+
+    `run_dir` may also be a checkpoint file itself. Raises `FileNotFoundError` listing the paths
+    looked at if none exists.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return run_dir
+    candidates = [checkpoint_path(run_dir, name) for name in prefer]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"no checkpoint in run folder {run_dir} (looked for {looked})")

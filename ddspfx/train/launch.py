@@ -1,0 +1,44 @@
+"""What every `train_<task>.py` script does with its Hydra config: build the task, train it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from ddspfx.train import distributed as D
+from ddspfx.train.trainer import Trainer, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def shared_run_dir() -> Path:
+    """This job's Hydra output folder; under torchrun, rank 0's folder for every rank.
+
+    Each process resolves `${now:…}` itself, so ranks could otherwise disagree by a second.
+    """
+    run_dir = str(HydraConfig.get().runtime.output_dir)
+    return Path(D.all_gather_objects(run_dir)[0])
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Instantiate `cfg.task` and fit it with the Trainer configured by `cfg.trainer`."""
+    device = resolve_device(cfg.trainer.device, D.env_world_size(), D.env_local_rank())
+    dist_info = D.init_distributed(D.default_backend(device.type))
+    try:
+        run_dir = shared_run_dir()
+        task = instantiate(cfg.task)
+        n_weights = sum(p.numel() for p in task.trainable_parameters())
+        log.info("task %s: %s trainable parameters; run folder %s", type(task).__name__, f"{n_weights:,}", run_dir)
+        summary = Trainer(task, cfg.trainer, run_dir).fit()
+    finally:
+        if dist_info.initialized_here:
+            D.cleanup()
+    if D.get_rank() == 0:
+        print(f"\nRun {summary['status']} at epoch {summary['epoch']}, step {summary['step']}: {run_dir}")
+        print(f"Evaluate with: python evaluate.py run={run_dir}")
+    return summary

@@ -1,0 +1,602 @@
+"""The Trainer shared by the four tasks: a plain torch loop with DDP, checkpoints and logging.
+
+    trainer = Trainer(task, cfg.trainer, run_dir)
+    summary = trainer.fit()   # {"status": "finished" | "interrupted", "step": ..., ...}
+
+One step: `task.train_batch(batch_size / world_size, generator)` → `ddp_task(batch)["loss"]` →
+backward → global-norm clipping → optimizer step. A non-finite loss (on any rank) or gradient
+skips the step. One epoch: `trainer.steps_per_epoch` steps, then validation on the task's fixed
+set, the LR scheduler, `best.pt` (if the validation loss improved), `last.pt`, and every
+`media_every` epochs `task.log_media`. SIGINT / SIGTERM / `request_stop()` end the run after the
+current step with `last.pt` saved; `trainer.resume=true` continues from it bit-identically
+(same seed and world size; on CPU, or on GPU with deterministic kernels).
+
+TensorBoard tags: `loss/train`, `metric/<key>/train` (rank 0's share of the batch, mean over the
+`log_every` steps), `grad_norm` (before clipping), `lr`, `loss/valid`, `metric/<key>/valid`;
+a training key named in `TOP_LEVEL_KEYS` (`beta`) is logged under its own name.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ddspfx.tasks.base import Task, batch_to
+from ddspfx.train import distributed as D
+from ddspfx.train.checkpoint import FORMAT_VERSION, checkpoint_path, load_checkpoint, save_checkpoint
+from ddspfx.train.logging import create_writer, log_scalars
+from ddspfx.train.seeding import (
+    get_rng_state,
+    make_generator,
+    preserve_rng,
+    seed_everything,
+    set_rng_state,
+)
+
+log = logging.getLogger(__name__)
+
+TOP_LEVEL_KEYS = frozenset({"beta"})
+
+
+def _default_optimizer() -> dict[str, Any]:
+    return {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-4, "weight_decay": 0.01}
+
+
+@dataclass
+class TrainerConfig:
+    """The `trainer` config node; `conf/trainer/default.yaml` holds the same keys and defaults."""
+
+    device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
+    seed: int = 0
+    epochs: int = 100
+    steps_per_epoch: int = 1000
+    batch_size: int = 64  # global: divided among DDP processes
+    valid_batch_size: int = 64  # per process
+    optimizer: Any = field(default_factory=_default_optimizer)  # partial: params -> optimizer
+    grad_clip: float | None = 1.0  # max global L2 norm of the gradients; None = off
+    scheduler: Any = None  # None, or partial: optimizer -> scheduler (stepped once per epoch)
+    max_nonfinite: int = 10  # non-finite steps in a row that are skipped; one more stops the run
+    log_every: int = 50  # steps
+    media_every: int | None = 5  # epochs; None or 0 = never
+    resume: bool = False
+    num_threads: int | None = None
+    find_unused_parameters: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "TrainerConfig":
+        """From a DictConfig, a mapping, a TrainerConfig or None (all defaults).
+
+        Missing keys take their defaults; unknown keys raise ValueError naming them."""
+        if isinstance(cfg, cls):
+            return cfg
+        values = _to_plain_dict(cfg)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown trainer config key(s) {unknown}; valid keys: {sorted(known)}"
+            )
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first key whose value is out of range."""
+        _check(self.epochs, "epochs", lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
+        for name in ("steps_per_epoch", "batch_size", "valid_batch_size", "log_every"):
+            _check(getattr(self, name), name, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        _check(self.max_nonfinite, "max_nonfinite", lambda v: isinstance(v, int) and v >= 0,
+               "an int >= 0")
+        _check(self.grad_clip, "grad_clip", lambda v: v is None or float(v) > 0,
+               "null or a number > 0")
+        _check(self.media_every, "media_every", lambda v: v is None or (isinstance(v, int) and v >= 0),
+               "null or an int >= 0")
+        _check(self.num_threads, "num_threads", lambda v: v is None or (isinstance(v, int) and v >= 1),
+               "null or an int >= 1")
+        _check(self.optimizer, "optimizer", lambda v: callable(v) or isinstance(v, Mapping),
+               "a config with _target_ or a callable params -> optimizer")
+        _check(self.scheduler, "scheduler", lambda v: v is None or callable(v) or isinstance(v, Mapping),
+               "null, a config with _target_ or a callable optimizer -> scheduler")
+
+
+def _check(value: Any, name: str, ok: Callable[[Any], bool], expected: str) -> None:
+    try:
+        good = ok(value)
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        raise ValueError(f"trainer.{name} must be {expected}, got {value!r}")
+
+
+def _to_plain_dict(cfg: Any) -> dict[str, Any]:
+    if cfg is None:
+        return {}
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(cfg, Mapping):
+        return dict(cfg)
+    raise TypeError(f"trainer config must be a mapping or DictConfig, got {type(cfg).__name__}")
+
+
+def build_from_spec(spec: Any, arg: Any, what: str) -> Any:
+    """Call `spec(arg)`: `spec` is a callable or a Hydra config with `_target_` (made partial)."""
+    if isinstance(spec, Mapping):
+        if "_target_" not in spec:
+            raise ValueError(f"trainer.{what} needs a _target_, got {dict(spec)}")
+        from hydra.utils import instantiate
+
+        spec = instantiate({**spec, "_partial_": True}, _convert_="all")
+    return spec(arg)
+
+
+def resolve_device(spec: str, world_size: int = 1, local_rank: int = 0) -> torch.device:
+    """`trainer.device` → torch.device. auto = cuda if available else cpu; under DDP a CUDA
+    device is always `cuda:LOCAL_RANK`."""
+    spec = str(spec).strip().lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError as e:
+        raise ValueError(f"trainer.device={spec!r} is not a device (auto, cpu, cuda, cuda:N)") from e
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.device={spec} but CUDA is not available; use auto or cpu")
+    if world_size > 1:
+        if device.index not in (None, local_rank):
+            warnings.warn(f"trainer.device={spec} ignored under DDP: using cuda:{local_rank}")
+        return torch.device("cuda", local_rank)
+    index = torch.cuda.current_device() if device.index is None else device.index
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"trainer.device={spec} but only {torch.cuda.device_count()} GPU(s)")
+    return torch.device("cuda", index)
+
+
+def local_batch_size(global_batch: int, world_size: int) -> int:
+    """The batch each process draws: `global_batch / world_size` (must divide exactly)."""
+    if global_batch % world_size:
+        raise ValueError(
+            f"trainer.batch_size={global_batch} is not divisible by the {world_size} DDP processes"
+        )
+    return global_batch // world_size
+
+
+def scalar(value: Any, key: str, where: str) -> float:
+    """A python float from a scalar tensor or number; ValueError naming `key` otherwise."""
+    if torch.is_tensor(value):
+        if value.numel() != 1:
+            raise ValueError(f"{where}['{key}'] must be a scalar, got shape {tuple(value.shape)}")
+        return float(value.detach())
+    return float(value)
+
+
+def train_tag(key: str) -> str:
+    if key == "loss":
+        return "loss/train"
+    return key if key in TOP_LEVEL_KEYS else f"metric/{key}/train"
+
+
+def valid_tag(key: str) -> str:
+    return "loss/valid" if key == "loss" else f"metric/{key}/valid"
+
+
+class Trainer:
+    """Trains a `Task` (see `ddspfx.tasks.base`) as configured by the `trainer` config node.
+
+    task: the model, not yet on its device (the Trainer moves it; after `fit` it holds the
+    final weights on that device). cfg: `TrainerConfig`, DictConfig or dict. run_dir: the
+    run folder (`tb/` and `checkpoints/` go under it).
+    """
+
+    def __init__(self, task: Task, cfg: Any, run_dir: str | Path):
+        self.cfg = TrainerConfig.from_cfg(cfg)
+        self.run_dir = Path(run_dir)
+        if self.cfg.num_threads:
+            torch.set_num_threads(self.cfg.num_threads)
+        world_size = D.env_world_size() if not D.is_distributed() else D.get_world_size()
+        self.device = resolve_device(self.cfg.device, world_size, D.env_local_rank())
+        self.dist = D.init_distributed(D.default_backend(self.device.type))
+        self.batch_size = local_batch_size(self.cfg.batch_size, self.dist.world_size)
+        seed_everything(self.cfg.seed)
+        self.task = task.to(self.device)
+        self.model = self._wrap(self.task)
+        self.optimizer = build_from_spec(self.cfg.optimizer, self.task.trainable_parameters(), "optimizer")
+        self.scheduler = (
+            None if self.cfg.scheduler is None
+            else build_from_spec(self.cfg.scheduler, self.optimizer, "scheduler")
+        )
+        self.generator = make_generator(self.cfg.seed + self.dist.rank)
+        self.step = 0
+        self.epoch = 0
+        self.epoch_step = 0
+        self.best = math.inf
+        self.valid_metrics: dict[str, float] = {}
+        self.nonfinite = 0
+        self.writer = None
+        self._stop = False
+        self._sigint_count = 0
+        self._old_handlers: dict[int, Any] = {}
+        self._window: dict[str, float] = defaultdict(float)
+        self._window_steps = 0
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.rank == 0
+
+    def request_stop(self) -> None:
+        """End the run after the current step, saving `last.pt` (status "interrupted")."""
+        self._stop = True
+
+    def fit(self) -> dict[str, Any]:
+        """Train until `epochs` are done or a stop is requested.
+
+        Returns {"status": "finished" | "interrupted", "step", "epoch", "epoch_step",
+        "best_valid_loss" (None before any validation), "valid" (latest metrics),
+        "run_dir"}. Raises RuntimeError after too many non-finite steps in a row.
+        """
+        self._install_signal_handlers()
+        try:
+            if self.cfg.resume:
+                self._resume()
+            if self.is_main:
+                self.writer = create_writer(self.run_dir, purge_step=self.step or None)
+            status = self._train()
+        finally:
+            self._restore_signal_handlers()
+            self.close()
+        return self.summary(status)
+
+    def summary(self, status: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "best_valid_loss": None if math.isinf(self.best) else self.best,
+            "valid": dict(self.valid_metrics),
+            "run_dir": str(self.run_dir),
+        }
+
+    def close(self) -> None:
+        """Close the TensorBoard writer and leave a process group this Trainer created."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.dist.initialized_here:
+            D.cleanup()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _wrap(self, task: nn.Module) -> nn.Module:
+        if not self.dist.is_distributed:
+            return task
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(
+            task, device_ids=device_ids, find_unused_parameters=self.cfg.find_unused_parameters
+        )
+
+    def _cuda(self) -> torch.device | None:
+        return self.device if self.device.type == "cuda" else None
+
+    # ------------------------------------------------------------------ loop
+
+    def _train(self) -> str:
+        self.optimizer.zero_grad(set_to_none=True)
+        while self.epoch < self.cfg.epochs:
+            if not self._train_epoch():
+                return "interrupted"
+            self._end_epoch()
+            if self._stop_agreed():
+                return "interrupted"
+        return "finished"
+
+    def _train_epoch(self) -> bool:
+        """Run the remaining steps of `self.epoch`; False if stopped (last.pt saved)."""
+        with preserve_rng(self._cuda()):
+            self.task.set_epoch(self.epoch)
+        self.task.train()
+        bar = self._progress_bar()
+        start, start_step = time.perf_counter(), self.epoch_step
+        try:
+            while self.epoch_step < self.cfg.steps_per_epoch:
+                loss = self._train_step()
+                self._update_bar(bar, loss, (self.epoch_step - start_step) / (time.perf_counter() - start))
+                if self._stop_agreed():
+                    log.warning("stop requested: saving last.pt at step %d", self.step)
+                    self._save("last")
+                    return False
+        finally:
+            if bar is not None:
+                bar.close()
+        return True
+
+    def _train_step(self) -> float:
+        """One optimizer step (or a skipped one); returns the loss (NaN if non-finite)."""
+        batch = batch_to(self.task.train_batch(self.batch_size, self.generator), self.device)
+        out = self._forward(batch)
+        loss = out["loss"]
+        (bad_loss,) = D.any_rank_flags([not bool(torch.isfinite(loss.detach()))], self.device)
+        grad_norm = math.nan
+        if not bad_loss:
+            loss.backward()
+            grad_norm = self._clip_gradients()
+            if math.isfinite(grad_norm):
+                self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.epoch_step += 1
+        if bad_loss or not math.isfinite(grad_norm):
+            self._skipped("loss" if bad_loss else "gradient")
+            return math.nan
+        self.nonfinite = 0
+        self._accumulate(out, grad_norm)
+        return scalar(loss, "loss", "task.forward(batch)")
+
+    def _forward(self, batch) -> dict[str, torch.Tensor]:
+        out = self.model(batch)
+        if not isinstance(out, Mapping) or "loss" not in out:
+            raise TypeError("task.forward(batch) must return a dict with a scalar 'loss'")
+        if not torch.is_tensor(out["loss"]) or out["loss"].numel() != 1:
+            raise TypeError("task.forward(batch)['loss'] must be a scalar tensor")
+        return out
+
+    def _clip_gradients(self) -> float:
+        """Global L2 norm of the gradients before clipping (clips to `grad_clip` if set)."""
+        params = [p for p in self.task.trainable_parameters() if p.grad is not None]
+        if not params:
+            return 0.0
+        grads = [p.grad for p in params]
+        norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        if self.cfg.grad_clip is not None and torch.isfinite(norm):
+            torch.nn.utils.clip_grads_with_norm_(params, float(self.cfg.grad_clip), norm)
+        return float(norm)
+
+    def _skipped(self, what: str) -> None:
+        """Count a skipped step; after more than `max_nonfinite` in a row save and raise."""
+        self.nonfinite += 1
+        if self.is_main:
+            warnings.warn(
+                f"non-finite {what} at step {self.step} (epoch {self.epoch}): step skipped, "
+                f"weights unchanged ({self.nonfinite} in a row)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if self.nonfinite > self.cfg.max_nonfinite:
+            self._save("last")
+            raise RuntimeError(
+                f"training stopped at step {self.step}: non-finite loss or gradient in "
+                f"{self.nonfinite} steps in a row (more than trainer.max_nonfinite="
+                f"{self.cfg.max_nonfinite}). Those steps were skipped, so the weights are still "
+                f"finite; last.pt was saved in {self.run_dir / 'checkpoints'}. Try a lower "
+                f"learning rate (trainer.optimizer.lr), gradient clipping (trainer.grad_clip), "
+                f"or check the data and the loss for NaN/Inf (silence, log of 0, division by 0)."
+            )
+
+    def _stop_agreed(self) -> bool:
+        (stop,) = D.any_rank_flags([self._stop], self.device)
+        return stop
+
+    # ------------------------------------------------------------------ logging
+
+    def _accumulate(self, out: Mapping[str, Any], grad_norm: float) -> None:
+        for key, value in out.items():
+            self._window[train_tag(key)] += scalar(value, key, "task.forward(batch)")
+        self._window["grad_norm"] += grad_norm
+        self._window_steps += 1
+        if self.step % self.cfg.log_every == 0:
+            self._flush_window()
+
+    def _flush_window(self) -> None:
+        scalars = {k: v / self._window_steps for k, v in self._window.items()}
+        scalars["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.is_main:
+            log_scalars(self.writer, scalars, self.step)
+        self._window.clear()
+        self._window_steps = 0
+
+    def _progress_bar(self):
+        if not (self.cfg.progress and self.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.cfg.steps_per_epoch,
+            initial=self.epoch_step,
+            desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    @staticmethod
+    def _update_bar(bar, loss: float, steps_per_s: float) -> None:
+        if bar is None:
+            return
+        bar.set_postfix({"loss": f"{loss:.4g}", "steps/s": f"{steps_per_s:.2f}"}, refresh=False)
+        bar.update(1)
+
+    # ------------------------------------------------------------------ epoch end
+
+    def _end_epoch(self) -> None:
+        """Validation, scheduler, best.pt, last.pt, then media (in that order)."""
+        metrics, first_batch = self._validate()
+        self.valid_metrics = metrics
+        if self.is_main:
+            log_scalars(self.writer, {valid_tag(k): v for k, v in metrics.items()}, self.step)
+        self._step_scheduler(metrics["loss"])
+        self.epoch += 1
+        self.epoch_step = 0
+        log.info("epoch %d/%d step %d: valid loss %.6g", self.epoch, self.cfg.epochs,
+                 self.step, metrics["loss"])
+        if metrics["loss"] < self.best:  # False for NaN
+            self.best = metrics["loss"]
+            self._save("best")
+        self._save("last")
+        if self._media_due():
+            self._log_media(first_batch)
+        if self.writer is not None:
+            self.writer.flush()
+
+    def _validate(self) -> tuple[dict[str, float], Any]:
+        """Mean of `task.validation_step` over the validation batches, sharded over ranks and
+        merged identically on every rank; also returns the first batch (on CPU)."""
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        first_batch = None
+        self.task.eval()
+        try:
+            with torch.no_grad(), preserve_rng(self._cuda()):
+                for i, batch in enumerate(self.task.valid_batches(self.cfg.valid_batch_size)):
+                    if i == 0:
+                        first_batch = batch
+                    if i % self.dist.world_size != self.dist.rank:
+                        continue
+                    out = self.task.validation_step(batch_to(batch, self.device))
+                    for key, value in out.items():
+                        sums[key] += scalar(value, key, "task.validation_step(batch)")
+                        counts[key] += 1
+        finally:
+            self.task.train()
+        if first_batch is None:
+            raise ValueError(f"task.valid_batches({self.cfg.valid_batch_size}) yielded no batches")
+        return self._merge_valid(dict(sums), dict(counts)), first_batch
+
+    def _merge_valid(self, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+        total: dict[str, float] = defaultdict(float)
+        n: dict[str, int] = defaultdict(int)
+        for rank_sums, rank_counts in D.all_gather_objects((sums, counts)):
+            for key, value in rank_sums.items():
+                total[key] += value
+                n[key] += rank_counts[key]
+        if "loss" not in total:
+            raise KeyError("task.validation_step(batch) must return a dict with a 'loss'")
+        return {key: total[key] / n[key] for key in sorted(total)}
+
+    def _step_scheduler(self, valid_loss: float) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(valid_loss)
+        else:
+            self.scheduler.step()
+
+    def _media_due(self) -> bool:
+        every = self.cfg.media_every
+        return bool(every) and self.epoch % every == 0
+
+    def _log_media(self, batch) -> None:
+        if not self.is_main:
+            return
+        self.task.eval()
+        try:
+            with torch.no_grad(), preserve_rng(self._cuda()):
+                self.task.log_media(self.writer, batch_to(batch, self.device), self.step)
+        finally:
+            self.task.train()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _state(self) -> dict[str, Any]:
+        """Checkpoint dict (keys documented in `ddspfx.train.checkpoint`); a collective call."""
+        rng = D.all_gather_objects(get_rng_state(self.generator, self._cuda()))
+        return {
+            "task": self.task.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "best": self.best,
+            "valid": dict(self.valid_metrics),
+            "nonfinite": self.nonfinite,
+            "rng": rng,
+            "world_size": self.dist.world_size,
+            "config": asdict(self.cfg),
+            "version": FORMAT_VERSION,
+        }
+
+    def _save(self, name: str) -> None:
+        """Write `<run_dir>/checkpoints/<name>.pt` on rank 0; every rank must call it."""
+        state = self._state()
+        if self.is_main:
+            save_checkpoint(checkpoint_path(self.run_dir, name), state)
+        D.barrier()
+
+    def _resume(self) -> None:
+        path = checkpoint_path(self.run_dir, "last")
+        if not path.is_file():
+            log.info("trainer.resume: no checkpoint at %s, starting fresh", path)
+            return
+        state = load_checkpoint(path, map_location="cpu")
+        self.task.load_state_dict(state["task"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._resume_scheduler(state.get("scheduler"))
+        self.step, self.epoch, self.epoch_step = state["step"], state["epoch"], state["epoch_step"]
+        self.best = state["best"]
+        self.valid_metrics = dict(state.get("valid", {}))
+        self.nonfinite = state.get("nonfinite", 0)
+        self._resume_rng(state["rng"])
+        log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
+
+    def _resume_scheduler(self, scheduler_state: dict | None) -> None:
+        if self.scheduler is not None and scheduler_state is not None:
+            self.scheduler.load_state_dict(scheduler_state)
+        elif (self.scheduler is None) != (scheduler_state is None):
+            warnings.warn("trainer.resume: the scheduler config differs from the checkpoint's; "
+                          "its state is not restored")
+
+    def _resume_rng(self, rng: list[dict[str, Any]]) -> None:
+        if len(rng) == self.dist.world_size:
+            set_rng_state(rng[self.dist.rank], self.generator, self._cuda())
+            return
+        warnings.warn(
+            f"trainer.resume: the checkpoint was written by {len(rng)} process(es), this run has "
+            f"{self.dist.world_size}; the data stream is reseeded and differs from an "
+            f"uninterrupted run"
+        )
+        seed = self.cfg.seed + 1_000_003 * self.step
+        seed_everything(seed)
+        self.generator = make_generator(seed + self.dist.rank)
+
+    # ------------------------------------------------------------------ signals
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT:
+            self._sigint_count += 1
+            if self._sigint_count > 1:
+                raise KeyboardInterrupt("second SIGINT: aborting without saving")
+        log.warning("%s received: stopping after the current step (Ctrl-C again aborts)",
+                    signal.Signals(signum).name)
+        self.request_stop()
