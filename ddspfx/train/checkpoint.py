@@ -120,18 +120,14 @@ def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
 
 def find_checkpoint(
     run_dir: str | os.PathLike, prefer: Sequence[str] = ("best", "last")
-) -> Path:
-    """The first of `<run_dir>/checkpoints/<name>.pt` for `name` in `prefer` that exists.
-
-    `run_dir` may also be a checkpoint file itself. Raises `FileNotFoundError` listing the paths
-    looked at if none exists.
-    """
+) -> Path | None:
+    """The first of `<run_dir>/checkpoints/<name>.pt` for `name` in `prefer` that exists,
+    or None if none does. `run_dir` may also be a checkpoint file itself (returned as is)."""
     run_dir = Path(run_dir)
     if run_dir.is_file():
         return run_dir
-    candidates = [checkpoint_path(run_dir, name) for name in prefer]
-    for candidate in candidates:
+    for name in prefer:
+        candidate = checkpoint_path(run_dir, name)
         if candidate.is_file():
             return candidate
-    looked = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"no checkpoint in run folder {run_dir} (looked for {looked})")
+    return None

@@ -95,17 +95,9 @@ def barrier() -> None:
         dist.barrier()
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True if `flag` is true on any rank (so that all ranks take the same branch)."""
-    if not is_distributed():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 def any_rank_flags(flags: list[bool], device: torch.device) -> list[bool]:
-    """Element-wise `any_rank` for several flags in one collective."""
+    """For each flag: True if it is true on any rank (one collective), so that every rank
+    takes the same branch."""
     if not is_distributed():
         return list(flags)
     t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ddspfx.train import distributed as D
+from ddspfx.train.seeding import seed_everything
 from ddspfx.train.trainer import Trainer, resolve_device
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     dist_info = D.init_distributed(D.default_backend(device.type))
     try:
         run_dir = shared_run_dir()
+        seed_everything(cfg.trainer.seed)  # the initial weights depend on the seed too
         task = instantiate(cfg.task)
         n_weights = sum(p.numel() for p in task.trainable_parameters())
         log.info("task %s: %s trainable parameters; run folder %s", type(task).__name__, f"{n_weights:,}", run_dir)

@@ -219,7 +219,8 @@ class Trainer:
         seed_everything(self.cfg.seed)
         self.task = task.to(self.device)
         self.model = self._wrap(self.task)
-        self.optimizer = build_from_spec(self.cfg.optimizer, self.task.trainable_parameters(), "optimizer")
+        self.params = list(self.task.trainable_parameters())
+        self.optimizer = build_from_spec(self.cfg.optimizer, self.params, "optimizer")
         self.scheduler = (
             None if self.cfg.scheduler is None
             else build_from_spec(self.cfg.scheduler, self.optimizer, "scheduler")
@@ -260,7 +261,9 @@ class Trainer:
             if self.cfg.resume:
                 self._resume()
             if self.is_main:
-                self.writer = create_writer(self.run_dir, purge_step=self.step or None)
+                # on resume, hide what an earlier process logged after this checkpoint
+                purge = self.step + 1 if self.step else None
+                self.writer = create_writer(self.run_dir, purge_step=purge)
             status = self._train()
         finally:
             self._restore_signal_handlers()
@@ -307,7 +310,7 @@ class Trainer:
             if not self._train_epoch():
                 return "interrupted"
             self._end_epoch()
-            if self._stop_agreed():
+            if self.epoch < self.cfg.epochs and self._stop_agreed():
                 return "interrupted"
         return "finished"
 
@@ -321,7 +324,8 @@ class Trainer:
         try:
             while self.epoch_step < self.cfg.steps_per_epoch:
                 loss = self._train_step()
-                self._update_bar(bar, loss, (self.epoch_step - start_step) / (time.perf_counter() - start))
+                rate = (self.epoch_step - start_step) / (time.perf_counter() - start)
+                self._update_bar(bar, loss, rate)
                 if self._stop_agreed():
                     log.warning("stop requested: saving last.pt at step %d", self.step)
                     self._save("last")
@@ -363,7 +367,7 @@ class Trainer:
 
     def _clip_gradients(self) -> float:
         """Global L2 norm of the gradients before clipping (clips to `grad_clip` if set)."""
-        params = [p for p in self.task.trainable_parameters() if p.grad is not None]
+        params = [p for p in self.params if p.grad is not None]
         if not params:
             return 0.0
         grads = [p.grad for p in params]
@@ -531,9 +535,17 @@ class Trainer:
             "nonfinite": self.nonfinite,
             "rng": rng,
             "world_size": self.dist.world_size,
-            "config": asdict(self.cfg),
+            "config": self._config_record(),
             "version": FORMAT_VERSION,
         }
+
+    def _config_record(self) -> dict[str, Any]:
+        """The config as plain values (a callable optimizer / scheduler is kept as its repr)."""
+        record = asdict(self.cfg)
+        for key in ("optimizer", "scheduler"):
+            if callable(record[key]):
+                record[key] = repr(record[key])
+        return record
 
     def _save(self, name: str) -> None:
         """Write `<run_dir>/checkpoints/<name>.pt` on rank 0; every rank must call it."""
@@ -556,7 +568,8 @@ class Trainer:
         self.valid_metrics = dict(state.get("valid", {}))
         self.nonfinite = state.get("nonfinite", 0)
         self._resume_rng(state["rng"])
-        log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
+        log.info("resumed from %s: %d epoch(s) + %d step(s) done, step %d", path, self.epoch,
+                 self.epoch_step, self.step)
 
     def _resume_scheduler(self, scheduler_state: dict | None) -> None:
         if self.scheduler is not None and scheduler_state is not None:

@@ -6,11 +6,10 @@ import math
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ddspfx.train import Trainer, load_checkpoint, seed_everything
 from ddspfx.train.trainer import local_batch_size, resolve_device
-from tests.train.toy_task import ToyRegression, draw_batch, mse_grad, toy_config
+from tests.train.toy_task import ToyRegression, draw_batch, mse_grad, tb_scalars, toy_config
 
 
 def valid_loss(task: ToyRegression) -> float:
@@ -22,10 +21,7 @@ def valid_loss(task: ToyRegression) -> float:
     return sum(losses) / len(losses)
 
 
-def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
-    acc = EventAccumulator(str(run_dir / "tb"))
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+scalars = tb_scalars
 
 
 def test_loss_decreases_and_run_folder_is_complete(tmp_path):
@@ -166,3 +162,19 @@ def test_zero_epochs_trains_nothing(tmp_path):
     assert summary["best_valid_loss"] is None
     assert torch.equal(task.linear.weight.detach(), w0)
     assert not math.isnan(float(w0.sum()))
+
+
+def test_optimizer_may_be_a_callable(tmp_path):
+    seed_everything(0)
+    task = ToyRegression()
+    cfg = toy_config(epochs=1, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+    assert Trainer(task, cfg, tmp_path).fit()["status"] == "finished"
+    assert "lambda" in load_checkpoint(tmp_path / "checkpoints" / "last.pt")["config"]["optimizer"]
+
+
+def test_stop_during_the_last_validation_still_finishes(tmp_path):
+    task = ToyRegression()
+    trainer = Trainer(task, toy_config(epochs=1), tmp_path)
+    task.valid_hook = lambda t: trainer.request_stop()
+    summary = trainer.fit()
+    assert summary["status"] == "finished" and summary["epoch"] == 1

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import pytest
 import torch
 
 from ddspfx.train import Trainer, load_checkpoint, seed_everything
-from tests.train.toy_task import ToyRegression, toy_config
+from tests.train.toy_task import ToyRegression, tb_scalars, toy_config
 
 EPOCHS, STEPS = 2, 5
 
@@ -123,3 +124,23 @@ def test_set_epoch_is_called_again_after_a_mid_epoch_resume(tmp_path):
     train(tmp_path, stop_after_step=STEPS + 2)
     task, _, _ = train(tmp_path, resume=True)
     assert task.epochs_seen == [1]
+
+
+def test_tensorboard_steps_continue_without_gaps_or_repeats(tmp_path):
+    train(tmp_path, stop_after_step=3)
+    train(tmp_path, resume=True)
+    logged = tb_scalars(tmp_path)
+    assert [s for s, _ in logged["loss/train"]] == list(range(1, EPOCHS * STEPS + 1))
+    assert [s for s, _ in logged["loss/valid"]] == [STEPS, 2 * STEPS]
+
+
+def test_events_after_the_checkpoint_of_a_crashed_run_are_hidden(tmp_path, reference):
+    """A crash loses the steps after last.pt; the resumed run logs them again, once."""
+    train(tmp_path, epochs=1)
+    last = tmp_path / "checkpoints" / "last.pt"
+    shutil.copy(last, tmp_path / "epoch1.pt")
+    train(tmp_path, resume=True, stop_after_step=STEPS + 2)
+    shutil.copy(tmp_path / "epoch1.pt", last)  # as if the process died at step 7
+    task, _, _ = train(tmp_path, resume=True)
+    assert_same_state(task.state_dict(), reference[0])
+    assert [s for s, _ in tb_scalars(tmp_path)["loss/train"]] == list(range(1, EPOCHS * STEPS + 1))

@@ -118,6 +118,17 @@ def toy_config(**overrides) -> dict:
     return cfg
 
 
+def tb_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value), ...]} of the scalars TensorBoard shows for `<run_dir>/tb`."""
+    from pathlib import Path
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(Path(run_dir) / "tb"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
 def ddp_worker(rank: int, world_size: int, port: int, run_dir: str, options: dict) -> None:
     """Entry point of one DDP process (torch.multiprocessing.spawn): trains the toy with the
     Trainer and saves what the test compares to `<run_dir>/rank<rank>.pt`."""
