@@ -16,3 +16,11 @@ class SigmoidHead(nn.Module):
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.linear(embedding))
+
+    def sample(self, embedding: torch.Tensor, n: int = 1) -> torch.Tensor:
+        """The point estimate repeated: `(batch, n, n_params)` (API parity with ProbabilisticHead)."""
+        return self(embedding).unsqueeze(1).expand(-1, n, -1)
+
+    def mode(self, embedding: torch.Tensor, k: int = 1, chunk: int | None = None) -> torch.Tensor:
+        """The point estimate `(batch, n_params)`; `k` and `chunk` are ignored."""
+        return self(embedding)
