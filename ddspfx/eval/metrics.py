@@ -6,6 +6,8 @@ from typing import Sequence
 
 import torch
 
+HIGHER_IS_BETTER = frozenset({"si_sdr"})  # metric names (after any "…/" prefix) where higher is better
+
 
 def si_sdr(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale-invariant signal-to-distortion ratio in dB (higher is better).

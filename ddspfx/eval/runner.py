@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from ddspfx.eval.metrics import HIGHER_IS_BETTER
 from ddspfx.tasks.base import batch_to
 from ddspfx.train.checkpoint import find_checkpoint, load_checkpoint
 from ddspfx.train.trainer import resolve_device
@@ -60,6 +61,7 @@ def evaluate_task(task, batch_size: int, seed: int = 0, progress: bool = True) -
     """Mean of every per-example metric, by test set and estimator."""
     device = next(task.parameters()).device
     generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # posterior samples are drawn from the global generator
     results: Metrics = {}
     for set_name, batches in task.test_sets(batch_size).items():
         sums: dict = defaultdict(lambda: defaultdict(float))
@@ -87,9 +89,7 @@ def format_table(metrics: Metrics) -> str:
         lines += [f"\n{set_name}", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for m in metric_names:
             cells = [f"{estimators[e][m]:.4g}" if m in estimators[e] else "-" for e in names]
-            label = f"{m} (↑)" if m in HIGHER_IS_BETTER else m
+            label = f"{m} (↑)" if m.split("/")[-1] in HIGHER_IS_BETTER else m
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-
-HIGHER_IS_BETTER = {"si_sdr"}

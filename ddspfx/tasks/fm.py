@@ -1,7 +1,8 @@
-"""FM sound matching (reference part A): audio of the FM synth → its 9 controls.
+"""FM sound matching (reference part A): audio of the FM synth → its 9 controls, or a distribution.
 
 Composition only: random controls → synth → target audio → encoder → head → controls → synth →
-audio loss against the target (or parameter loss against the true controls).
+audio loss against the target (or parameter loss against the true controls). With a probabilistic
+head the objective is the expected loss under q minus (β/d)·H[q], β annealed per epoch (A.7).
 """
 
 from __future__ import annotations
@@ -12,25 +13,35 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from ddspfx.data.dx7 import load_presets
 from ddspfx.data.fm import fixed_fm_controls, sample_fm_controls
 from ddspfx.eval.metrics import param_mse, param_mse_min_over, si_sdr
+from ddspfx.eval.estimators import candidate_metrics
+from ddspfx.heads import BetaSchedule, HeadOutput
 from ddspfx.tasks.base import Task
-from ddspfx.train.logging import log_audio, spectrogram_figure
+from ddspfx.train.logging import log_audio, posterior_scatter_figure, spectrogram_figure
 
 Batch = dict[str, torch.Tensor]
 
+DEFAULT_EVAL = {"best_of": 10, "n_samples": 100, "map_samples": 1000}
+
 
 class FMTask(Task):
-    """Sound matching of `FMSynth` controls from audio.
+    """Sound matching of `FMSynth` controls from audio, with a point or a distribution estimate.
 
     Args:
         synth: an `FMSynth` (any synth whose controls follow the same 9-control layout).
         encoder: audio `(batch, samples)` → embedding `(batch, encoder.out_dim)`.
-        head: a factory `head(in_dim, n_params)` (a Hydra partial) or a built module.
+        head: a factory `head(in_dim, n_params)` (a Hydra partial) or a built module: a
+            `SigmoidHead` (point estimate) or a `ProbabilisticHead` (distribution).
         loss: a loss with `domain` "audio" (called on rendered audio) or "params" (on controls).
-        data: `skew_levels`, `valid_size`, `valid_seed`, `test_size`, `test_seed`.
+        data: `skew_levels`, `valid_size`, `valid_seed`, `test_size`, `test_seed`, and optionally
+            `presets` (DX7 .syx cartridges: an extra test set of real voices).
         metrics: evaluation metrics {name: module with `per_example(estimate, target)`}; not saved
             in checkpoints.
+        beta: `{start, end, warmup}` of the entropy weight (probabilistic heads only).
+        evaluation: `best_of` (N of best-of-N), `n_samples` (posterior samples per example for
+            H_MC, H_KL, MMD²), `map_samples` (K of the best-of-K MAP).
     """
 
     def __init__(
@@ -41,6 +52,8 @@ class FMTask(Task):
         loss: nn.Module,
         data: Mapping,
         metrics: Mapping[str, nn.Module] | None = None,
+        beta: Mapping | None = None,
+        evaluation: Mapping | None = None,
     ):
         super().__init__()
         self.synth = synth
@@ -49,44 +62,77 @@ class FMTask(Task):
         self.loss = loss
         self.data = dict(data)
         self._metrics = dict(metrics or {})
+        self.probabilistic = hasattr(self.head, "sample_and_log_prob")
+        self.beta_schedule = BetaSchedule(**beta) if self.probabilistic and beta else None
+        self.beta = self.beta_schedule(0) if self.beta_schedule else 0.0
+        self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
 
     # --- model -----------------------------------------------------------------------------
     def estimate(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio `(batch, samples)` → estimated controls `(batch, 9)`."""
-        return self.head(self.encoder(audio))
+        """Audio `(batch, samples)` → one control estimate `(batch, 9)` (a posterior sample)."""
+        return self.head.sample(self.encoder(audio), 1)[:, 0]
 
     def render(self, controls: torch.Tensor) -> torch.Tensor:
         return self.synth(controls)
 
+    def head_output(self, embedding: torch.Tensor) -> HeadOutput:
+        """The head's training output; a point estimate is one sample of weight 1 and entropy 0."""
+        if self.probabilistic:
+            return self.head(embedding)
+        point = self.head(embedding).unsqueeze(1)
+        ones = point.new_ones(point.shape[:2])
+        return HeadOutput(point, ones, point.new_zeros(point.shape[0]))
+
     # --- training --------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        if self.beta_schedule is not None:
+            self.beta = self.beta_schedule(epoch)
+
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         skew = self.data.get("skew_levels", True)
         return {"controls": sample_fm_controls(batch_size, generator, self.synth.n_params, skew)}
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        controls = batch["controls"]
+        return self.objective(batch["controls"])
+
+    def objective(self, controls: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`loss` = E_q[L] − (β/d)·H[q]; also `loss_audio` = E_q[L], `entropy` (nats) and `beta`."""
         with torch.no_grad():
             target = self.render(controls)
-        estimate = self.estimate(target)
-        return {"loss": self.objective(estimate, controls, target)}
+        out = self.head_output(self.encoder(target))
+        expected = self.expected_loss(out, controls, target)
+        if not self.probabilistic:
+            return {"loss": expected}
+        entropy = out.entropy.mean()
+        total = expected - self.beta / self.synth.n_params * entropy
+        return {"loss": total, "loss_audio": expected.detach(), "entropy": entropy.detach(), "beta": self.beta}
 
-    def objective(self, estimate: torch.Tensor, controls: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if getattr(self.loss, "domain", "audio") == "params":
-            return self.loss(estimate, controls)
-        return self.loss(self.render(estimate), target)
+    def expected_loss(self, out: HeadOutput, controls: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Σ_s w_s L(sample_s) averaged over the batch (the plain batch loss for one sample)."""
+        b, s, d = out.samples.shape
+        estimate = out.samples.reshape(b * s, d)
+        params = getattr(self.loss, "domain", "audio") == "params"
+        reference = controls if params else target
+        if s == 1:
+            return self.loss(estimate if params else self.render(estimate), reference)
+        reference = reference.repeat_interleave(s, 0)
+        per_sample = self.loss.per_example(estimate if params else self.render(estimate), reference)
+        return (per_sample.view(b, s) * out.weights).sum(-1).mean()
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
         return self._fixed_batches("valid", batch_size)
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """`loss` is the audio loss alone, so that the drifting β cannot fool checkpoint selection."""
         controls = batch["controls"]
-        target = self.render(controls)
-        estimate = self.estimate(target)
-        return {
-            "loss": self.objective(estimate, controls, target),
-            "param_mse": param_mse(estimate, controls).mean(),
-            "param_mse_perm": self.param_mse_perm(estimate, controls).mean(),
-        }
+        terms = self.objective(controls)
+        estimate = self.estimate(self.render(controls))
+        out = {"loss": terms.get("loss_audio", terms["loss"])}
+        if self.probabilistic:
+            out.update(loss_total=terms["loss"], entropy=terms["entropy"])
+        out["param_mse"] = param_mse(estimate, controls).mean()
+        out["param_mse_perm"] = self.param_mse_perm(estimate, controls).mean()
+        return out
 
     def log_media(self, writer, batch: Batch, step: int, n_examples: int = 2) -> None:
         controls = batch["controls"][:n_examples]
@@ -99,20 +145,44 @@ class FMTask(Task):
             log_audio(writer, f"audio/estimate_{i}", estimate[i], rate, step)
         figure = spectrogram_figure({"target": target[0], "estimate": estimate[0]}, rate)
         writer.add_figure("figure/spectrogram", figure, step)
+        if self.probabilistic:
+            samples = self.head.sample(self.encoder(target[:1]), 256)[0]
+            names = self.synth.param_names
+            pairs = [(0, 1), (1, 6), (2, 3), (3, 7)]
+            writer.add_figure("figure/posterior", posterior_scatter_figure(samples, controls[0], names, pairs), step)
 
     # --- evaluation ------------------------------------------------------------------------
     def test_sets(self, batch_size: int) -> dict[str, Iterable[Batch]]:
-        return {"test": self._fixed_batches("test", batch_size)}
+        sets = {"test": self._fixed_batches("test", batch_size)}
+        presets = self.data.get("presets")
+        if presets:
+            controls = load_presets(list(presets), self.synth.params[6].min, self.synth.params[6].max)
+            sets["presets"] = [{"controls": chunk} for chunk in controls.split(batch_size)]
+        return sets
 
     def evaluate_batch(self, batch: Batch, generator: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
-        """Per-example metrics `(batch,)` of each estimator: the model and uniform random controls."""
+        """Per-example metrics `(batch,)` of the model and of uniformly random controls."""
         controls = batch["controls"]
         target = self.render(controls)
-        random = torch.rand(controls.shape, generator=generator).to(controls.device)
-        estimates = {"model": self.estimate(target), "random": random}
-        return {name: self.metrics(est, controls, target) for name, est in estimates.items()}
+        embedding = self.encoder(target)
+        shape = (controls.shape[0], self.evaluation["n_samples"], controls.shape[1])
+        uniform = torch.rand(shape, generator=generator).to(controls)
+        results = {}
+        if self.probabilistic:
+            samples, log_q = self.head.sample_and_log_prob(embedding, shape[1])
+            map_estimate = self.head.mode(embedding, self.evaluation["map_samples"])
+            results["model"] = self._candidates(samples, controls, target, generator, log_q, map_estimate)
+        else:
+            results["model"] = self.metrics(self.head(embedding), controls, target)
+        results["random"] = self._candidates(uniform, controls, target, generator, torch.zeros(shape[:2]).to(controls))
+        return results
+
+    def _candidates(self, samples, controls, target, generator, log_q=None, map_estimate=None):
+        best_of = self.evaluation["best_of"]
+        return candidate_metrics(self.metrics, samples, controls, target, self.render, best_of, log_q, map_estimate, generator)
 
     def metrics(self, estimate: torch.Tensor, controls: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-example metrics of control estimates `(M, 9)` against the truth and its audio."""
         audio = self.render(estimate)
         out = {
             "param_mse": param_mse(estimate, controls),

@@ -142,3 +142,27 @@ def _draw_spectrogram(ax, spec: np.ndarray, duration_s: float, nyquist_hz: float
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     return image
+
+
+def posterior_scatter_figure(
+    samples: torch.Tensor,
+    truth: torch.Tensor,
+    names: list[str],
+    pairs: list[tuple[int, int]],
+) -> Figure:
+    """Pairwise scatter of posterior samples of a few controls, with the true value marked.
+
+    samples: `(n, d)` normalized controls drawn from q(v|y); truth: `(d,)`; names: the d control
+    names; pairs: (x index, y index) of each panel. Axes span [0, 1].
+    """
+    samples = samples.detach().float().cpu().numpy()
+    truth = truth.detach().float().cpu().numpy()
+    figure = Figure(figsize=(3 * len(pairs), 3), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(pairs), squeeze=False)[0]
+    for ax, (i, j) in zip(axes, pairs):
+        ax.scatter(samples[:, i], samples[:, j], s=4, alpha=0.4, label="samples")
+        ax.scatter([truth[i]], [truth[j]], marker="x", s=60, color="red", label="true")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=names[i], ylabel=names[j])
+    axes[0].legend(loc="lower left", fontsize="small")
+    return figure

@@ -3,7 +3,11 @@ import itertools
 import torch
 
 from ddspfx.encoders import MeanSTFT, MLPEncoder
-from ddspfx.heads import SigmoidHead
+from functools import partial
+
+import pytest
+
+from ddspfx.heads import ProbabilisticHead, SigmoidHead
 from ddspfx.losses import ParamMSE, SpectralOT
 from ddspfx.synths import FMSynth
 from ddspfx.tasks.fm import FMTask
@@ -11,11 +15,16 @@ from ddspfx.tasks.fm import FMTask
 DATA = {"skew_levels": True, "valid_size": 10, "valid_seed": 1, "test_size": 6, "test_seed": 2}
 
 
-def make_task(loss=None):
+BETA = {"start": 0.5, "end": 0.005, "warmup": 4}
+EVAL = {"best_of": 3, "n_samples": 8, "map_samples": 16}
+MOG_FLOW = partial(ProbabilisticHead, base={"type": "mog_full", "components": 3}, flow={"type": "dsf", "length": 1, "hidden": 4}, context_dim=8)
+
+
+def make_task(loss=None, head=SigmoidHead):
     synth = FMSynth(duration=0.02)
     encoder = MLPEncoder(MeanSTFT(256), hidden=16, depth=1)
     metrics = {"sot": SpectralOT()}
-    return FMTask(synth, encoder, SigmoidHead, loss or SpectralOT(hop=64), DATA, metrics)
+    return FMTask(synth, encoder, head, loss or SpectralOT(hop=64), DATA, metrics, BETA, EVAL)
 
 
 def test_train_batches_are_drawn_from_the_generator():
@@ -61,15 +70,59 @@ def test_permuted_truth_has_zero_permutation_mse():
         torch.testing.assert_close(task.param_mse_perm(permuted, controls), torch.zeros(3))
 
 
-def test_evaluate_batch_scores_model_and_random():
-    task = make_task().eval()
+PLAIN = {"param_mse", "param_mse_perm", "sot", "si_sdr"}
+DISTRIBUTION = {"h_kl", "mmd2", "h_mc", "best_of_3/sot", "best_of_1/si_sdr", "consistency/param_mse"}
+
+
+def evaluate_one_batch(task):
     batch = task.test_sets(6)["test"][0]
     with torch.no_grad():
-        out = task.evaluate_batch(batch, torch.Generator().manual_seed(0))
+        return task.evaluate_batch(batch, torch.Generator().manual_seed(0))
+
+
+def test_deterministic_evaluation_scores_model_and_random():
+    out = evaluate_one_batch(make_task().eval())
     assert set(out) == {"model", "random"}
+    assert set(out["model"]) == PLAIN
+    assert PLAIN | DISTRIBUTION <= set(out["random"])
     for metrics in out.values():
-        assert set(metrics) == {"param_mse", "param_mse_perm", "sot", "si_sdr"}
         assert all(v.shape == (6,) and torch.isfinite(v).all() for v in metrics.values())
+    assert (out["random"]["h_mc"] == 0).all()  # the uniform density is 1
+
+
+def test_posterior_evaluation_has_best_of_map_and_diversity():
+    out = evaluate_one_batch(make_task(head=MOG_FLOW).eval())
+    model = out["model"]
+    assert PLAIN | DISTRIBUTION | {"map/sot", "map/param_mse"} <= set(model)
+    assert all(torch.isfinite(v).all() for v in model.values())
+    assert (model["best_of_3/sot"] <= model["best_of_1/sot"]).all()
+    assert (model["best_of_3/si_sdr"] >= model["best_of_1/si_sdr"]).all()
+    torch.testing.assert_close(model["best_of_1/sot"], model["sot"])
+
+
+def test_probabilistic_objective_subtracts_the_weighted_entropy():
+    task = make_task(head=MOG_FLOW)
+    task.set_epoch(2)  # half-way through the warm-up: beta = sqrt(0.5 * 0.005) = 0.05
+    assert task.beta == pytest.approx(0.05)
+    batch = task.train_batch(4, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    out = task(batch)
+    assert set(out) == {"loss", "loss_audio", "entropy", "beta"}
+    torch.testing.assert_close(out["loss"].detach(), out["loss_audio"] - 0.05 / 9 * out["entropy"])
+    out["loss"].backward()
+    assert task.head.base.linear.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in task.encoder.parameters())
+
+
+def test_validation_selects_on_the_audio_loss_alone():
+    task = make_task(head=MOG_FLOW)
+    batch = task.valid_batches(4)[0]
+    torch.manual_seed(0)
+    out = task.validation_step(batch)
+    torch.manual_seed(0)
+    terms = task.objective(batch["controls"])
+    torch.testing.assert_close(out["loss"], terms["loss_audio"])
+    assert {"loss_total", "entropy", "param_mse"} <= set(out)
 
 
 class RecordingWriter:
