@@ -79,27 +79,52 @@ def bench_fm(device: torch.device, repeats: int) -> list[tuple[str, str, str, st
     return rows
 
 
-def bench_fm_training(device: torch.device, steps: int) -> list[tuple[str, str, str, str]]:
-    """Training steps/s of the default FM task (batch 32 × 0.5 s, SOT + 0.05 MR-STFT)."""
+def build_fm_task(experiment: str | None, device: torch.device):
+    """The FM task of `conf/fm.yaml` (with `experiment=fm/<experiment>` if given), on `device`."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     conf_dir = str(Path(__file__).resolve().parents[1] / "conf")
+    overrides = [f"experiment=fm/{experiment}"] if experiment else []
     with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-        cfg = compose(config_name="fm")
-    task = instantiate(cfg.task).to(device)
-    optimizer = torch.optim.AdamW(task.parameters(), lr=1e-4)
-    generator = torch.Generator().manual_seed(0)
+        cfg = compose(config_name="fm", overrides=overrides)
+    return instantiate(cfg.task).to(device)
 
-    def step():
-        batch = {k: v.to(device) for k, v in task.train_batch(32, generator).items()}
-        loss = task(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
 
-    seconds = timeit(step, steps, device)
-    return [("FM training step (deterministic, bs 32)", f"{1 / seconds:.1f} steps/s", f"{seconds * 1e3:.0f} ms", "-")]
+def bench_fm_training(device: torch.device, steps: int, experiments: list[str]) -> list[tuple[str, str, str, str]]:
+    """Training steps/s of FM models (batch 32 × 0.5 s, SOT + 0.05 MR-STFT) per head."""
+    rows = []
+    for experiment in experiments:
+        task = build_fm_task(experiment, device)
+        optimizer = torch.optim.AdamW(task.parameters(), lr=1e-4)
+        generator = torch.Generator().manual_seed(0)
+
+        def step():
+            batch = {k: v.to(device) for k, v in task.train_batch(32, generator).items()}
+            loss = task(batch)["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        seconds = timeit(step, steps, device)
+        rows.append((f"FM training step, {experiment} (bs 32)", f"{1 / seconds:.2f} steps/s", f"{seconds * 1e3:.0f} ms", "-"))
+    return rows
+
+
+def bench_posterior_sampling(device: torch.device, repeats: int, experiments: list[str]) -> list[tuple[str, str, str, str]]:
+    """Posterior samples/s (with log-densities) for K = 10,000 samples at one input."""
+    rows = []
+    for experiment in experiments:
+        task = build_fm_task(experiment, device).eval()
+        controls = torch.rand(1, 9, generator=torch.Generator().manual_seed(0)).to(device)
+        with torch.no_grad():
+            embedding = task.encoder(task.render(controls))
+            seconds = timeit(lambda: task.head.sample_and_log_prob(embedding, 10_000), repeats, device)
+        rows.append((f"posterior sampling, {experiment} (K = 10,000)", f"{10_000 / seconds:,.0f} samples/s", f"{seconds * 1e3:.0f} ms", "-"))
+    return rows
+
+
+HEADS = ["gauss_l2", "mog_full_k6_l1", "mog_unif_k24_l1"]
 
 
 def main() -> None:
@@ -112,7 +137,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     repeats = 3 if args.quick else 15
-    rows = bench_fm(device, repeats) + bench_fm_training(device, 5 if args.quick else 20)
+    rows = bench_fm(device, repeats)
+    rows += bench_posterior_sampling(device, repeats, HEADS)
+    rows += bench_fm_training(device, 3 if args.quick else 10, ["deter", *HEADS])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"\nddspfx benchmarks on {name} (torch {torch.__version__})\n")
     print("| benchmark | throughput | time | speed-up vs reference |")

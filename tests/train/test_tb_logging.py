@@ -85,3 +85,17 @@ def test_writes_audio_and_figure_events(tmp_path):
     assert acc.Tags()["audio"] == ["audio/target"]
     assert acc.Tags()["images"] == ["figure/spec"]
     assert acc.Audio("audio/target")[0].sample_rate == SR
+
+
+def test_posterior_scatter_figure_marks_the_truth():
+    from ddspfx.train.logging import posterior_scatter_figure
+
+    samples = torch.rand(50, 4)
+    truth = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    figure = posterior_scatter_figure(samples, truth, ["a", "b", "c", "d"], [(0, 1), (2, 3)])
+    axes = figure.get_axes()
+    assert len(axes) == 2
+    assert axes[1].get_xlabel() == "c" and axes[1].get_ylabel() == "d"
+    assert axes[0].get_xlim() == (0, 1)
+    truth_points = axes[1].collections[1].get_offsets()
+    np.testing.assert_allclose(np.asarray(truth_points), [[0.3, 0.4]], rtol=1e-6)
