@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Instantiate `cfg.task` and fit it with the Trainer configured by `cfg.trainer`."""
     device = resolve_device(cfg.trainer.device, D.env_world_size(), D.env_local_rank())
     dist_info = D.init_distributed(D.default_backend(device.type))
+    rank = dist_info.rank
     try:
         run_dir = shared_run_dir()
         seed_everything(cfg.trainer.seed)  # the initial weights depend on the seed too
@@ -40,7 +41,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         if dist_info.initialized_here:
             D.cleanup()
-    if D.get_rank() == 0:
+    if rank == 0:
         print(f"\nRun {summary['status']} at epoch {summary['epoch']}, step {summary['step']}: {run_dir}")
         print(f"Evaluate with: python evaluate.py run={run_dir}")
     return summary
