@@ -1,6 +1,7 @@
 """Evaluate a training run on its fixed test sets and write <run>/metrics.json.
 
     python evaluate.py run=outputs/fm/default/<date>_<time> [checkpoint=best|last|auto]
+    python evaluate.py run=<run dir> 'data.presets=[rom1a.syx,rom1b.syx]' data.test_size=1000
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from ddspfx.train.checkpoint import CheckpointError
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(cfg.run)
-    overrides = OmegaConf.to_container(cfg.overrides) if cfg.overrides else None
+    overrides = OmegaConf.to_container(cfg.overrides) if cfg.overrides else {}
+    data = {key: value for key, value in OmegaConf.to_container(cfg.data).items() if value is not None}
+    if data:
+        overrides = OmegaConf.merge(overrides, {"data": data})
     try:
         task, ckpt = load_task(run_dir, cfg.checkpoint, cfg.device, overrides)
     except (NotARunError, CheckpointError) as error:

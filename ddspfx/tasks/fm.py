@@ -75,6 +75,14 @@ class FMTask(Task):
     def render(self, controls: torch.Tensor) -> torch.Tensor:
         return self.synth(controls)
 
+    def sample(self, audio: torch.Tensor, n: int) -> torch.Tensor:
+        """`n` control vectors per input from q(v | audio): audio `(batch, samples)` → `(batch, n, 9)`."""
+        return self.head.sample(self.encoder(audio), n)
+
+    def map_estimate(self, audio: torch.Tensor, k: int = 10_000) -> torch.Tensor:
+        """The most likely of `k` posterior samples (by log-density), `(batch, 9)`."""
+        return self.head.mode(self.encoder(audio), k)
+
     def head_output(self, embedding: torch.Tensor) -> HeadOutput:
         """The head's training output; a point estimate is one sample of weight 1 and entropy 0."""
         if self.probabilistic:

@@ -90,7 +90,7 @@ def test_mixture_flow_model_end_to_end_with_a_preset_cartridge(tmp_path):
     run_dir = tmp_path / "run"
     result = run("train_fm.py", *TINY, *MIXTURE_FLOW, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    result = run("evaluate.py", f"run={run_dir}", f"+overrides.data.presets=[{cartridge}]")
+    result = run("evaluate.py", f"run={run_dir}", f"data.presets=[{cartridge}]")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"test", "presets"}

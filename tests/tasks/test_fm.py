@@ -141,3 +141,13 @@ def test_log_media_writes_audio_and_a_spectrogram():
     writer = RecordingWriter()
     task.log_media(writer, task.valid_batches(4)[0], step=7)
     assert {"audio/target_0", "audio/estimate_0", "figure/spectrogram"} <= set(writer.tags)
+
+
+def test_sample_and_map_from_audio():
+    task = make_task(head=MOG_FLOW).eval()
+    audio = task.render(torch.rand(2, 9))
+    with torch.no_grad():
+        samples = task.sample(audio, 5)
+        best = task.map_estimate(audio, 50)
+    assert samples.shape == (2, 5, 9) and ((samples > 0) & (samples < 1)).all()
+    assert best.shape == (2, 9)
