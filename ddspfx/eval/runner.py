@@ -71,7 +71,7 @@ def evaluate_task(task, batch_size: int, seed: int = 0, progress: bool = True) -
             for estimator, metrics in per_example.items():
                 for metric, values in metrics.items():
                     sums[estimator][metric] += values.double().sum().item()
-            count += next(iter(next(iter(per_example.values())).values())).shape[0]
+            count += values.shape[0]  # examples in this batch (every metric has one value each)
         results[set_name] = {e: {m: v / count for m, v in ms.items()} for e, ms in sums.items()}
     return results
 

@@ -12,6 +12,8 @@ The output is the plain sum (peak up to 3); no envelopes, detune or feedback.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -66,6 +68,7 @@ class FMSynth(ParamsMixin, nn.Module):
         self.duration = float(duration)
         self.f0 = float(f0)
         self.max_mod_index = float(max_mod_index)
+        self.ratio_min, self.ratio_max = float(ratio_min), float(ratio_max)
         levels = [ParamSpec(f"level_{i + 1}", "DX7 level", 0.0, DX7_MAX_LEVEL) for i in range(N_OPERATORS)]
         ratios = [ParamSpec(f"ratio_{i + 1}", "ratio", ratio_min, ratio_max, "log") for i in MODULATORS]
         self.params = levels + ratios
@@ -88,6 +91,11 @@ class FMSynth(ParamsMixin, nn.Module):
             sample_rate=self.sample_rate,
             n_samples=n,
         )
+
+    def branch_permutations(self) -> list[list[int]]:
+        """Control index lists of the 6 orderings of the pairs: `controls[:, p]` sounds the same."""
+        index = torch.arange(self.n_params).unsqueeze(0)
+        return [self.permute_branches(index, order)[0].tolist() for order in itertools.permutations(range(3))]
 
     def permute_branches(self, controls: torch.Tensor, order: tuple[int, int, int]) -> torch.Tensor:
         """Reorder the three (carrier level, modulator level, ratio) pairs; the sound is unchanged.

@@ -7,7 +7,6 @@ head the objective is the expected loss under q minus (β/d)·H[q], β annealed 
 
 from __future__ import annotations
 
-import itertools
 from typing import Callable, Iterable, Mapping
 
 import torch
@@ -66,6 +65,7 @@ class FMTask(Task):
         self.beta_schedule = BetaSchedule(**beta) if self.probabilistic and beta else None
         self.beta = self.beta_schedule(0) if self.beta_schedule else 0.0
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
+        self.branch_permutations = synth.branch_permutations()
 
     # --- model -----------------------------------------------------------------------------
     def estimate(self, audio: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ class FMTask(Task):
         sets = {"test": self._fixed_batches("test", batch_size)}
         presets = self.data.get("presets")
         if presets:
-            controls = load_presets(list(presets), self.synth.params[6].min, self.synth.params[6].max)
+            controls = load_presets(list(presets), self.synth.ratio_min, self.synth.ratio_max)
             sets["presets"] = [{"controls": chunk} for chunk in controls.split(batch_size)]
         return sets
 
@@ -205,9 +205,7 @@ class FMTask(Task):
 
     def param_mse_perm(self, estimate: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         """Parameter MSE after the best of the 6 orderings of the three modulator→carrier pairs."""
-        index = torch.arange(self.synth.n_params).unsqueeze(0)
-        perms = [self.synth.permute_branches(index, order)[0].tolist() for order in itertools.permutations(range(3))]
-        return param_mse_min_over(estimate, controls, perms)
+        return param_mse_min_over(estimate, controls, self.branch_permutations)
 
     def _fixed_batches(self, split: str, batch_size: int) -> list[Batch]:
         size, seed = int(self.data[f"{split}_size"]), int(self.data[f"{split}_seed"])
