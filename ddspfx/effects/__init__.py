@@ -1,0 +1,1 @@
+"""Differentiable audio effects: `effect(audio, controls)` → audio `(batch, samples)`."""
