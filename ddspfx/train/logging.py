@@ -166,3 +166,30 @@ def posterior_scatter_figure(
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=names[i], ylabel=names[j])
     axes[0].legend(loc="lower left", fontsize="small")
     return figure
+
+
+def curves_figure(
+    x: torch.Tensor | np.ndarray,
+    curves: Mapping[str, torch.Tensor | np.ndarray],
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+) -> Figure:
+    """Several curves over one x axis (an EQ magnitude response, a compressor's static curve).
+
+    x: `(n,)` abscissae; curves: {label: `(n,)` values}, drawn in order with a legend.
+    """
+    if not curves:
+        raise ValueError("curves_figure: curves is empty")
+    as_numpy = lambda v: v.detach().float().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)  # noqa: E731
+    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    for label, values in curves.items():
+        ax.plot(as_numpy(x), as_numpy(values), label=label, linestyle="--" if label == "identity" else "-")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return figure
