@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Train and evaluate the mastering presets (reference part B and A.13).
+# Usage: scripts/sweeps/mastering.sh [--quick] [extra Hydra overrides...]
+#   --quick   a minutes-long CPU smoke run of the same commands (tiny epochs, crops and sets)
+# Pick models with MODELS="icassp_peq_mel taslp_deter" scripts/sweeps/mastering.sh
+# The hybrid-proxy presets need a proxy: PROXY=checkpoints/proxy_compressor.pt (scripts/train_proxy.py).
+# Real data: append source=folder source.root=/data/musdb18hq (or any folder of music).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+quick=()
+if [[ "${1:-}" == "--quick" ]]; then
+  shift
+  quick=(trainer.epochs=1 trainer.steps_per_epoch=2 trainer.batch_size=4 trainer.valid_batch_size=8
+         trainer.progress=false segment=1.0 data.valid_size=8 data.test_size=8 source.train.n_tracks=2
+         source.valid.n_tracks=1 source.test.n_tracks=1 evaluation.n_samples=4 evaluation.map_samples=16)
+fi
+icassp=(icassp_peq_params icassp_peq_mel icassp_geq icassp_comp icassp_dist icassp_taylor icassp_chebyshev icassp_full)
+taslp=(taslp_deter taslp_gauss_l0 taslp_mog_full_k6_l0 taslp_gauss_l1 taslp_gauss_l2 taslp_mog_full_k6_l1
+       taslp_mog_unif_k6_l1 taslp_mog_unif_k24_l1)
+default_models="${icassp[*]} ${taslp[*]} $(printf '%s_noann ' "${taslp[@]:3}")"
+if [[ -n "${PROXY:-}" ]]; then default_models="$default_models icassp_comp_hybrid icassp_full_hybrid"; fi
+models=${MODELS:-$default_models}
+for model in $models; do
+  extra=()
+  if [[ "$model" == *hybrid* ]]; then extra=(fx_options.comphybrid.checkpoint="${PROXY:?set PROXY=<proxy checkpoint>}"); fi
+  run_dir="outputs/mastering/$model/$(date +%Y-%m-%d_%H-%M-%S)"
+  "$PY" train_mastering.py experiment="mastering/$model" hydra.run.dir="$run_dir" "${quick[@]}" "${extra[@]}" "$@"
+  "$PY" evaluate.py run="$run_dir"
+done
