@@ -5,12 +5,14 @@ attribute ("audio": `(batch, samples)` inputs; "params": `(batch, n_params)` nor
 
 from ddspfx.losses.base import PairLoss, check_pair
 from ddspfx.losses.combined import WeightedSum
+from ddspfx.losses.ldr import LDRLoss
 from ddspfx.losses.mel import LogMelLoss
 from ddspfx.losses.params import ParamMSE
 from ddspfx.losses.sot import SpectralOT, quantile_wasserstein
 from ddspfx.losses.stft import MRSTFT, MRSTFTRevisited
 
 __all__ = [
+    "LDRLoss",
     "LogMelLoss",
     "MRSTFT",
     "MRSTFTRevisited",
