@@ -23,7 +23,7 @@ from ddspfx.params import ParamSpec
 METHODS = ("fsm", "exact")
 
 # Band frequencies must stay below this fraction of the sample rate (Nyquist is 0.5).
-MAX_FREQ_RATIO = 0.45
+MAX_FREQ_RATIO = 0.46  # 20 kHz stays inside at 44.1 kHz; 7.36 kHz at 16 kHz
 
 PEQ_BANDS = (
     ("low_shelf", "low_shelf"),
@@ -160,7 +160,7 @@ class ParametricEQ(BiquadEQ):
                         gains ±15 dB; Q 0.1–2.
         "taslp5" (A.13): LS 20–200 Hz, P 40–300, P 200–3000, P 1000–6000, HS 2000–20000;
                         gains ±10 dB; Q 0.1–3.
-    A frequency range reaching above 0.45·sample_rate is narrowed to end there (with a warning);
+    A frequency range reaching above 0.46·sample_rate is narrowed to end there (with a warning);
     one lying entirely above raises ValueError. E.g. at 44.1 kHz the high shelf ends at 19,845 Hz,
     at 16 kHz P3 and HS end at 7,200 Hz.
 
@@ -226,7 +226,7 @@ class GraphicEQ(BiquadEQ):
     0.1267 (16 kHz). The bands form a plain cascade (no per-band normalization).
 
     Controls `gain_31, gain_62, gain_125, gain_250, gain_500, gain_1k, gain_2k, gain_4k, gain_8k,
-    gain_16k` (dB, linear mapping, default ±15 dB). Bands with f0 ≥ 0.45·sample_rate are dropped
+    gain_16k` (dB, linear mapping, default ±15 dB). Bands with f0 ≥ 0.46·sample_rate are dropped
     with a warning, and so are their controls: at 16 kHz the 8k and 16k bands go and n_params = 8;
     at 32 kHz the 16k band goes. `ranges` entries of dropped bands are ignored.
 

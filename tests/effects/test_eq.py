@@ -31,7 +31,7 @@ def ranges_of(effect):
 
 
 def test_parametric_eq_controls_and_icassp_ranges():
-    eq = no_warnings(ParametricEQ, sample_rate=48000)  # 0.45·48 kHz > 20 kHz: nothing narrowed
+    eq = no_warnings(ParametricEQ, sample_rate=44100)  # 0.46·44.1 kHz > 20 kHz: nothing narrowed
     assert eq.n_params == 15 and eq.param_names == PEQ_NAMES
     assert [p.unit for p in eq.params[:3]] == ["Hz", "dB", ""]
     assert [p.scale for p in eq.params[:3]] == ["log", "linear", "linear"]
@@ -66,13 +66,13 @@ def test_parametric_eq_taslp5_preset_and_overrides():
         ParametricEQ(48000, pad=-1)
 
 
-def test_frequency_ranges_are_narrowed_below_0_45_fs():
+def test_frequency_ranges_are_narrowed_below_0_46_fs():
     with pytest.warns(UserWarning) as record:
         eq = ParametricEQ(sample_rate=16000)
     messages = " ".join(str(w.message) for w in record)
     assert "'peak3_freq'" in messages and "'high_shelf_freq'" in messages and "'peak2_freq'" not in messages
     ranges = ranges_of(eq)
-    assert ranges["peak3_freq"] == (2000, 7200) and ranges["high_shelf_freq"] == (5000, 7200)
+    assert ranges["peak3_freq"] == (2000, 7360) and ranges["high_shelf_freq"] == (5000, 7360)
     assert ranges["peak2_freq"] == (500, 6000)
     with pytest.raises(ValueError, match="'high_shelf_freq'.*above"):
         ParametricEQ(sample_rate=16000, ranges={"high_shelf_freq": [8000, 12000], "peak3_freq": [2000, 4000]})
@@ -185,7 +185,7 @@ def test_graphic_eq_is_a_plain_cascade():
     torch.testing.assert_close(eq(xs, controls), y_exact, atol=1e-5, rtol=0)
 
 
-def test_graphic_eq_drops_bands_above_0_45_fs():
+def test_graphic_eq_drops_bands_above_0_46_fs():
     with pytest.warns(UserWarning, match=r"\['gain_8k', 'gain_16k'\].*dropped"):
         eq = GraphicEQ(sample_rate=16000, ranges={"gain_16k": [-1, 1]})
     assert eq.param_names == GEQ_NAMES[:8] and eq.q_values.shape == (8,)

@@ -15,7 +15,7 @@ from ddspfx.effects.registry import (
 )
 
 SR = 16000
-pytestmark = [  # expected warnings: top PEQ bands narrowed below 0.45·fs, untrained proxy weights
+pytestmark = [  # expected warnings: top PEQ bands narrowed below 0.46·fs, untrained proxy weights
     pytest.mark.filterwarnings("ignore:ParametricEQ. range"),
     pytest.mark.filterwarnings("ignore:ProxyCompressor has random"),
 ]
