@@ -51,7 +51,36 @@ def _check_ranges(params: Sequence[ParamSpec], owner: str) -> None:
             raise ValueError(f"{owner}: {p.name} must be > 0 ms, got the range [{p.min}, {p.max}]")
 
 
-class Compressor(Effect):
+class StaticCurveMixin:
+    """`static_curve` for compressors whose controls include threshold_db, ratio, knee_db, makeup_db."""
+
+    def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor:
+        """Steady-state output level in dB (make-up gain included) for constant input levels.
+
+        Args:
+            controls: `(batch, n_params)` in [0, 1].
+            levels_db: input levels in dB, `(n_levels,)` or `(batch, n_levels)`.
+
+        Returns:
+            `(batch, n_levels)` output levels in dB: y_G + makeup.
+        """
+        p = self.denormalize(controls)
+        threshold_db, ratio, knee_db, makeup_db = _per_example(
+            type(self).__name__, threshold_db=p["threshold_db"], ratio=p["ratio"], knee_db=p["knee_db"],
+            makeup_db=p["makeup_db"],
+        )
+        levels_db = torch.as_tensor(levels_db, dtype=threshold_db.dtype, device=threshold_db.device)
+        if levels_db.dim() == 1:
+            levels_db = levels_db.unsqueeze(0)
+        if levels_db.dim() != 2 or levels_db.shape[0] not in (1, controls.shape[0]):
+            raise ValueError(
+                f"{type(self).__name__}.static_curve: levels_db must have shape (n_levels,) or (batch, n_levels), "
+                f"got {tuple(levels_db.shape)}"
+            )
+        return levels_db - gain_reduction(levels_db, threshold_db, ratio, knee_db) + makeup_db
+
+
+class Compressor(StaticCurveMixin, Effect):
     """The DSP compressor of reference B.3, exact and differentiable with respect to all controls.
 
     Controls `(batch, 6)` in [0, 1], in this order (defaults; `ranges` overrides them):
@@ -117,33 +146,7 @@ class Compressor(Effect):
             floor=LEVEL_FLOOR,
         )
 
-    def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor:
-        """Steady-state output level in dB (make-up gain included) for constant input levels.
-
-        Args:
-            controls: `(batch, 6)` in [0, 1].
-            levels_db: input levels in dB, `(n_levels,)` or `(batch, n_levels)`.
-
-        Returns:
-            `(batch, n_levels)` output levels in dB: y_G + makeup.
-        """
-        p = self.denormalize(controls)
-        threshold_db, ratio, knee_db, makeup_db = _per_example(
-            type(self).__name__, threshold_db=p["threshold_db"], ratio=p["ratio"], knee_db=p["knee_db"],
-            makeup_db=p["makeup_db"],
-        )
-        levels_db = torch.as_tensor(levels_db, dtype=threshold_db.dtype, device=threshold_db.device)
-        if levels_db.dim() == 1:
-            levels_db = levels_db.unsqueeze(0)
-        if levels_db.dim() != 2 or levels_db.shape[0] not in (1, controls.shape[0]):
-            raise ValueError(
-                f"Compressor.static_curve: levels_db must have shape (n_levels,) or (batch, n_levels), "
-                f"got {tuple(levels_db.shape)}"
-            )
-        return levels_db - gain_reduction(levels_db, threshold_db, ratio, knee_db) + makeup_db
-
-
-class SimpleCompressor(Effect):
+class SimpleCompressor(StaticCurveMixin, Effect):
     """The simplified differentiable compressor "compsimple" of reference B.3, with its time-constant bug fixed.
 
     Controls `(batch, 5)` in [0, 1]: threshold_db [−40, 0] dB (linear), time_ms [1, 500] ms (log),

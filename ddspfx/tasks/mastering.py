@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ddspfx.effects.chain import FXChain
+from ddspfx.effects.chain import FXChain, peak_normalize
 from ddspfx.effects.registry import build_chain
 from ddspfx.eval.estimators import candidate_metrics
 from ddspfx.eval.metrics import param_mse, si_sdr
@@ -33,11 +33,6 @@ def standardize(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """(x − mean) / (std + eps) per example; `(batch, samples)` → same shape."""
     x = x - x.mean(-1, keepdim=True)
     return x / (x.std(-1, keepdim=True) + eps)
-
-
-def peak_normalize(x: torch.Tensor, floor: float = 1e-8) -> torch.Tensor:
-    """x / max|x| per example; `(batch, samples)` → same shape, silence stays zero."""
-    return x / x.abs().amax(-1, keepdim=True).clamp_min(floor)
 
 
 def make_chain(spec: ChainSpec, sample_rate: int, options: Mapping | None, normalize: str | None) -> FXChain:
@@ -217,8 +212,8 @@ class MasteringTask(Task):
         samples, log_q = self.head.sample_and_log_prob(embedding, shape[1])
         map_estimate = self.head.mode(embedding, self.evaluation["map_samples"])
 
-        def render(estimate):
-            return self.afx(dry, estimate)
+        def render(estimate):  # a (dry, rendered) pair, the reference of the consistency scores
+            return torch.stack([dry, self.afx(dry, estimate)], dim=1)
 
         best_of = self.evaluation["best_of"]
         results["model"] = candidate_metrics(self.metrics, samples, controls, pair, render, best_of, log_q, map_estimate, generator)
