@@ -34,7 +34,7 @@ per 512-sample hop, 64× the signal. Here each octave is computed the cheaper wa
 A gathered complex product costs about `_GATHER_COST` real multiply-adds of a matrix product on a
 CPU (memory-bound), which sets the switch (between 1,062 and 2,124 taps at 44.1 kHz, hop 512).
 The result: memory proportional to the signal, and on one CPU thread about 60× less time than the
-padded-kernel conv1d (scripts/_bench_encoders.py; ≈ 50 ms for 16 × 4 s at 44.1 kHz). The kernels
+padded-kernel conv1d (scripts/benchmarks/encoders.py; ≈ 50 ms for 16 × 4 s at 44.1 kHz). The kernels
 depend on the padded length L and are cached for a few lengths.
 """
 

@@ -99,3 +99,16 @@ def test_posterior_scatter_figure_marks_the_truth():
     assert axes[0].get_xlim() == (0, 1)
     truth_points = axes[1].collections[1].get_offsets()
     np.testing.assert_allclose(np.asarray(truth_points), [[0.3, 0.4]], rtol=1e-6)
+
+
+def test_curves_figure_draws_each_curve_with_its_label():
+    from ddspfx.train.logging import curves_figure
+
+    x = torch.logspace(1, 4, 50)
+    figure = curves_figure(x, {"true": torch.zeros(50), "estimate": np.ones(50), "identity": x}, "f (Hz)", "dB", log_x=True)
+    ax = figure.get_axes()[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["true", "estimate", "identity"]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "f (Hz)"
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), np.ones(50))
+    with pytest.raises(ValueError, match="empty"):
+        curves_figure(x, {}, "x", "y")
