@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo demo-mastering test install bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -14,6 +14,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) train_fm.py trainer.device=cpu
 	$(PY) evaluate.py run=$$(ls -td outputs/fm/default/*/ | head -n 1)
+
+demo-mastering: $(STAMP)
+	$(PY) train_mastering.py trainer.device=cpu
+	$(PY) evaluate.py run=$$(ls -td outputs/mastering/default/*/ | head -n 1)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
