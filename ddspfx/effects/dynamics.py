@@ -51,8 +51,19 @@ def _check_ranges(params: Sequence[ParamSpec], owner: str) -> None:
             raise ValueError(f"{owner}: {p.name} must be > 0 ms, got the range [{p.min}, {p.max}]")
 
 
-class StaticCurveMixin:
-    """`static_curve` for compressors whose controls include threshold_db, ratio, knee_db, makeup_db."""
+class CompressorBase(Effect):
+    """What `Compressor` and `SimpleCompressor` share: construction from `default_params` (with
+    range checks) and the static curve. Controls include threshold_db, ratio, knee_db, makeup_db."""
+
+    default_params: tuple[ParamSpec, ...] = ()
+
+    def __init__(self, sample_rate: float = 44100, ranges: Mapping[str, Sequence[float]] | None = None):
+        super().__init__()
+        if not sample_rate > 0:
+            raise ValueError(f"{type(self).__name__}: sample_rate must be positive, got {sample_rate}")
+        self.sample_rate = sample_rate
+        self.params = with_ranges(self.default_params, ranges, type(self).__name__)
+        _check_ranges(self.params, type(self).__name__)
 
     def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor:
         """Steady-state output level in dB (make-up gain included) for constant input levels.
@@ -80,7 +91,7 @@ class StaticCurveMixin:
         return levels_db - gain_reduction(levels_db, threshold_db, ratio, knee_db) + makeup_db
 
 
-class Compressor(StaticCurveMixin, Effect):
+class Compressor(CompressorBase):
     """The DSP compressor of reference B.3, exact and differentiable with respect to all controls.
 
     Controls `(batch, 6)` in [0, 1], in this order (defaults; `ranges` overrides them):
@@ -116,14 +127,6 @@ class Compressor(StaticCurveMixin, Effect):
         ParamSpec("makeup_db", "dB", 0.0, 20.0),
     )
 
-    def __init__(self, sample_rate: float = 44100, ranges: Mapping[str, Sequence[float]] | None = None):
-        super().__init__()
-        if not sample_rate > 0:
-            raise ValueError(f"Compressor: sample_rate must be positive, got {sample_rate}")
-        self.sample_rate = sample_rate
-        self.params = with_ranges(self.default_params, ranges, type(self).__name__)
-        _check_ranges(self.params, type(self).__name__)
-
     def process(
         self,
         audio: torch.Tensor,
@@ -146,7 +149,7 @@ class Compressor(StaticCurveMixin, Effect):
             floor=LEVEL_FLOOR,
         )
 
-class SimpleCompressor(StaticCurveMixin, Effect):
+class SimpleCompressor(CompressorBase):
     """The simplified differentiable compressor "compsimple" of reference B.3, with its time-constant bug fixed.
 
     Controls `(batch, 5)` in [0, 1]: threshold_db [−40, 0] dB (linear), time_ms [1, 500] ms (log),
@@ -171,14 +174,6 @@ class SimpleCompressor(StaticCurveMixin, Effect):
         ParamSpec("knee_db", "dB", 0.0, 12.0),
         ParamSpec("makeup_db", "dB", 0.0, 20.0),
     )
-
-    def __init__(self, sample_rate: float = 44100, ranges: Mapping[str, Sequence[float]] | None = None):
-        super().__init__()
-        if not sample_rate > 0:
-            raise ValueError(f"SimpleCompressor: sample_rate must be positive, got {sample_rate}")
-        self.sample_rate = sample_rate
-        self.params = with_ranges(self.default_params, ranges, type(self).__name__)
-        _check_ranges(self.params, type(self).__name__)
 
     def process(
         self,
