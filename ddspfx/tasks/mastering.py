@@ -110,6 +110,11 @@ class MasteringTask(Task):
         self.beta_schedule = BetaSchedule(**beta) if self.probabilistic and beta else None
         self.beta = self.beta_schedule(0) if self.beta_schedule else 0.0
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
+        if not 2 <= self.evaluation["best_of"] <= self.evaluation["n_samples"]:
+            raise ValueError(
+                f"MasteringTask: evaluation.best_of ({self.evaluation['best_of']}) must lie in "
+                f"2..evaluation.n_samples ({self.evaluation['n_samples']})"
+            )
         self._fixed: dict[str, Batch] = {}
 
     # --- model -----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ quick=()
 if [[ "${1:-}" == "--quick" ]]; then
   shift
   quick=(trainer.epochs=1 trainer.steps_per_epoch=2 trainer.batch_size=4 trainer.valid_batch_size=8
-         trainer.progress=false segment=1.0 data.valid_size=8 data.test_size=8 source.train.n_tracks=2
-         source.valid.n_tracks=1 source.test.n_tracks=1 evaluation.n_samples=4 evaluation.map_samples=16)
+         trainer.progress=false segment=2.0 data.valid_size=8 data.test_size=8 source.train.n_tracks=2
+         source.valid.n_tracks=1 source.test.n_tracks=1 evaluation.best_of=2 evaluation.n_samples=4 evaluation.map_samples=16)
 fi
 icassp=(icassp_peq_params icassp_peq_mel icassp_geq icassp_comp icassp_dist icassp_taylor icassp_chebyshev icassp_full)
 taslp=(taslp_deter taslp_gauss_l0 taslp_mog_full_k6_l0 taslp_gauss_l1 taslp_gauss_l2 taslp_mog_full_k6_l1

@@ -113,3 +113,8 @@ def test_effect_figures_show_eq_response_and_compressor_curve():
     lines = figures["figure/eq_response"].axes[0].get_lines()
     assert len(lines) == 2 and all(torch.isfinite(torch.as_tensor(line.get_ydata())).all() for line in lines)
     assert make_task("dist").effect_figures(torch.rand(1, 3), torch.rand(1, 3)) == {}
+
+
+def test_best_of_must_fit_the_posterior_samples():
+    with pytest.raises(ValueError, match="best_of"):
+        make_task("dist", evaluation={"best_of": 8, "n_samples": 4})
