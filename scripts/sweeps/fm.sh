@@ -20,4 +20,4 @@ for model in $models; do
   "$PY" train_fm.py experiment="fm/$model" hydra.run.dir="$run_dir" "${quick[@]}" "$@"
   "$PY" evaluate.py run="$run_dir"
 done
-"$PY" scripts/results_fm.py --out outputs/fm/results_fm
+"$PY" scripts/results.py --out outputs/fm/results_fm

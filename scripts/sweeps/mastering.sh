@@ -28,3 +28,4 @@ for model in $models; do
   "$PY" train_mastering.py experiment="mastering/$model" hydra.run.dir="$run_dir" "${quick[@]}" "${extra[@]}" "$@"
   "$PY" evaluate.py run="$run_dir"
 done
+"$PY" scripts/results.py --task mastering --out outputs/mastering/results_mastering

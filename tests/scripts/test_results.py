@@ -1,4 +1,4 @@
-"""scripts/results_fm.py as a user runs it, on fake run folders."""
+"""scripts/results.py as a user runs it, on fake run folders."""
 
 import json
 import subprocess
@@ -16,8 +16,8 @@ def write_run(root: Path, experiment: str, stamp: str, model: dict, random: dict
     return run
 
 
-def results_fm(*args):
-    return subprocess.run([sys.executable, "scripts/results_fm.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+def results(*args):
+    return subprocess.run([sys.executable, "scripts/results.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -31,7 +31,7 @@ def test_table_of_the_newest_run_per_experiment(tmp_path):
               random={"mel": 8.0, "si_sdr": -1.5, "best_of_5/mel": 6.0})
     write_run(tmp_path, "beta", "2026-01-15_00-00-00", {"mel": 1.0, "si_sdr": 1.0, "param_mse": 0.2, "mmd2": 0.3})
     out = tmp_path / "tables" / "fm"
-    result = results_fm(str(tmp_path / "fm" / "*" / "*" / "metrics.json"), "--out", str(out))
+    result = results(str(tmp_path / "fm" / "*" / "*" / "metrics.json"), "--out", str(out))
     assert result.returncode == 0, result.stderr
 
     markdown = (out.parent / "fm.md").read_text()
@@ -54,19 +54,35 @@ def test_chosen_metrics_set_and_folders(tmp_path):
     write_run(tmp_path, "alpha", "2026-02-01_00-00-00", {"mel": 2.0, "sot": 0.5})
     beta = write_run(tmp_path, "beta", "2026-01-15_00-00-00", {"mel": 1.0, "sot": 0.7})
     out = tmp_path / "t"
-    result = results_fm(str(tmp_path / "fm" / "alpha"), str(beta), "--metrics", "sot,mel", "--out", str(out))
+    result = results(str(tmp_path / "fm" / "alpha"), str(beta), "--metrics", "sot,mel", "--out", str(out))
     assert result.returncode == 0, result.stderr
     rows = table_rows((tmp_path / "t.md").read_text())
     assert rows[0] == ["model", "sot", "mel"] and [r[0] for r in rows[2:]] == ["alpha", "beta", "random"]
 
-    result = results_fm(str(beta), "--set", "valid", "--out", str(out))
+    result = results(str(beta), "--set", "valid", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert table_rows(result.stdout)[2] == ["beta", "**0**"]  # no random estimator in "valid"
     assert len(table_rows(result.stdout)) == 3
 
 
 def test_clear_error_without_runs(tmp_path):
-    result = results_fm(str(tmp_path / "nothing" / "*" / "metrics.json"), "--out", str(tmp_path / "t"))
+    result = results(str(tmp_path / "nothing" / "*" / "metrics.json"), "--out", str(tmp_path / "t"))
     assert result.returncode != 0
     assert "no metrics.json found" in result.stderr and "evaluate.py" in result.stderr
     assert not (tmp_path / "t.md").exists()
+
+
+def test_mastering_table_lists_every_baseline(tmp_path, monkeypatch):
+    run = tmp_path / "outputs" / "mastering" / "icassp_peq_mel" / "2026-03-01_00-00-00"
+    run.mkdir(parents=True)
+    estimators = {"model": {"mrstft": 0.7, "ldr": 0.08}, "none": {"mrstft": 1.2, "ldr": 0.11}, "random": {"mrstft": 1.6, "ldr": 0.16}}
+    (run / "metrics.json").write_text(json.dumps({"test": estimators}))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "results.py"), "--task", "mastering"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    assert rows[0] == ["model", "mrstft", "ldr"]
+    assert rows[2:] == [["icassp_peq_mel", "**0.7**", "**0.08**"], ["none", "1.2", "0.11"], ["random", "1.6", "0.16"]]
+    assert (tmp_path / "results_mastering.tex").is_file()

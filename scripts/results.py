@@ -1,14 +1,15 @@
-"""Gather the metrics.json of several FM runs into one results table (Markdown and LaTeX).
+"""Gather the metrics.json of several runs of one task into one results table (Markdown and LaTeX).
 
-    python scripts/results_fm.py [RUN_DIR_OR_GLOB ...] [--set test] [--metrics param_mse_perm,sot,mel]
-                                 [--out results_fm]
+    python scripts/results.py [--task fm|mastering] [RUN_DIR_OR_GLOB ...] [--set test]
+                              [--metrics param_mse_perm,sot,mel] [--out results_<task>]
 
 Each argument is a run folder, an experiment folder (its runs are the sub-folders), a metrics.json
-file, or a glob of those; the default is every outputs/fm/*/*/metrics.json. Only the newest run of
-each experiment (the folder under outputs/fm/; multirun jobs count as "<experiment>/<job>") is kept.
-The table has one row per experiment (its "model" estimator) and one `random` row, the uniform
-baseline of the first run. Writes <out>.md and <out>.tex (booktabs; the best model value of each
-column in bold — lower is better, except names containing "si_sdr") and prints the Markdown.
+file, or a glob of those; the default is every outputs/<task>/*/*/metrics.json. Only the newest run
+of each experiment (the folder under outputs/<task>/; multirun jobs count as "<experiment>/<job>") is
+kept. The table has one row per experiment (its "model" estimator) and one row per baseline of the
+first run (`random`: uniform controls; `none`: the dry input, mastering). Writes <out>.md and
+<out>.tex (booktabs; the best model value of each column in bold — lower is better, except names
+containing "si_sdr") and prints the Markdown.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import re
 import sys
 from pathlib import Path
 
-DEFAULT_RUNS = "outputs/fm/*/*/metrics.json"
-BASE = ["param_mse", "param_mse_perm", "sot", "mrstft", "mel", "si_sdr"]
+DEFAULT_RUNS = "outputs/{task}/*/*/metrics.json"
+BASE = ["param_mse", "param_mse_perm", "sot", "mrstft", "mel", "ldr", "mse", "si_sdr"]
 PREFIXES = ["", "best_of_1/", "best_of_5/", "best_of_10/", "map/"]
 TAIL = ["h_mc", "h_kl", "mmd2"]
 OTHER_BEST_OF = re.compile(r"best_of_(?!(1|5|10)/)\d+/")  # best_of_N for the other N: left out
 
 
 def fail(message: str) -> None:
-    print(f"results_fm.py: {message}", file=sys.stderr)
+    print(f"results.py: {message}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -47,8 +48,8 @@ def metrics_files(patterns: list[str]) -> list[Path]:
 
 
 def experiment_of(path: Path) -> tuple[str, str]:
-    """(experiment name, run stamp) of outputs/fm/<name>/<date>_<time>/metrics.json; multirun
-    jobs outputs/fm/<name>/multirun_<date>_<time>/<job>/metrics.json are "<name>/<job>"."""
+    """(experiment name, run stamp) of outputs/<task>/<name>/<date>_<time>/metrics.json; multirun
+    jobs outputs/<task>/<name>/multirun_<date>_<time>/<job>/metrics.json are "<name>/<job>"."""
     run = path.parent
     if run.parent.name.startswith("multirun_"):
         return f"{run.parent.parent.name}/{run.name}", run.parent.name
@@ -65,26 +66,27 @@ def newest_runs(paths: list[Path]) -> dict[str, Path]:
     return {name: newest[name][1] for name in sorted(newest)}
 
 
-def load_rows(runs: dict[str, Path], test_set: str) -> tuple[list[tuple[str, dict]], dict]:
-    """Rows (experiment, {metric: value}) of the "model" estimator, and the first run's "random"."""
-    rows, random = [], None
+def load_rows(runs: dict[str, Path], test_set: str) -> tuple[list[tuple[str, dict]], dict[str, dict]]:
+    """Rows (experiment, {metric: value}) of the "model" estimator, and the first run's baselines
+    {estimator: {metric: value}} (every estimator other than "model")."""
+    rows, baselines = [], None
     for name, path in runs.items():
         try:
             estimators = json.loads(path.read_text())[test_set]
         except json.JSONDecodeError as error:
             fail(f"{path}: not valid JSON ({error})")
         except KeyError:
-            print(f"results_fm.py: skipping {path}: no test set {test_set!r}", file=sys.stderr)
+            print(f"results.py: skipping {path}: no test set {test_set!r}", file=sys.stderr)
             continue
         if "model" not in estimators:
-            print(f"results_fm.py: skipping {path}: no 'model' estimator in {test_set!r}", file=sys.stderr)
+            print(f"results.py: skipping {path}: no 'model' estimator in {test_set!r}", file=sys.stderr)
             continue
         rows.append((name, estimators["model"]))
-        if random is None and "random" in estimators:
-            random = estimators["random"]
+        if baselines is None:
+            baselines = {k: v for k, v in estimators.items() if k != "model"}
     if not rows:
         fail(f"no run has results for the test set {test_set!r} (see the messages above)")
-    return rows, random
+    return rows, baselines or {}
 
 
 def column_key(name: str) -> tuple:
@@ -124,12 +126,12 @@ def cells(values: dict, columns: list[str], best: dict, missing: str, style) -> 
     return out
 
 
-def to_markdown(rows, random, columns, best, runs) -> str:
+def to_markdown(rows, baselines, columns, best, runs) -> str:
     style = lambda text, is_best: f"**{text}**" if is_best else text
     lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(cells(values, columns, best, "—", style)) + " |" for name, values in rows]
-    if random:
-        lines.append("| random | " + " | ".join(cells(random, columns, {}, "—", style)) + " |")
+    for name, values in baselines.items():
+        lines.append(f"| {name} | " + " | ".join(cells(values, columns, {}, "—", style)) + " |")
     lines += ["", "Runs:"] + [f"- `{name}`: `{path}`" for name, path in runs.items()]
     return "\n".join(lines) + "\n"
 
@@ -138,41 +140,45 @@ def tex_escape(text: str) -> str:
     return re.sub(r"([_&%#$])", r"\\\1", text)
 
 
-def to_latex(rows, random, columns, best, runs) -> str:
+def to_latex(rows, baselines, columns, best, runs) -> str:
     style = lambda text, is_best: rf"$\mathbf{{{text}}}$" if is_best else f"${text}$"
     arrow = lambda column: r"$\uparrow$" if higher_is_better(column) else r"$\downarrow$"
     header = " & ".join(["model"] + [f"{tex_escape(c)} {arrow(c)}" for c in columns])
     lines = [f"% {name}: {path}" for name, path in runs.items()]
     lines += [r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule", header + r" \\", r"\midrule"]
     lines += [" & ".join([tex_escape(name)] + cells(values, columns, best, "--", style)) + r" \\" for name, values in rows]
-    if random:
-        lines += [r"\midrule", " & ".join(["random"] + cells(random, columns, {}, "--", style)) + r" \\"]
+    if baselines:
+        lines.append(r"\midrule")
+    lines += [" & ".join([tex_escape(name)] + cells(values, columns, {}, "--", style)) + r" \\" for name, values in baselines.items()]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="*", default=[DEFAULT_RUNS], help="run/experiment folders, metrics.json files or globs")
+    parser.add_argument("runs", nargs="*", help="run/experiment folders, metrics.json files or globs (default: outputs/<task>/*/*)")
+    parser.add_argument("--task", default="fm", help="the task whose outputs/<task>/ runs are gathered by default (default: fm)")
     parser.add_argument("--set", default="test", help="the test set to tabulate (default: test)")
     parser.add_argument("--metrics", help="comma-separated columns, in order (default: every metric present)")
-    parser.add_argument("--out", default="results_fm", help="output path without extension (default: results_fm)")
+    parser.add_argument("--out", help="output path without extension (default: results_<task>)")
     args = parser.parse_args(argv)
+    args.runs = args.runs or [DEFAULT_RUNS.format(task=args.task)]
+    args.out = args.out or f"results_{args.task}"
 
     runs = newest_runs(metrics_files(args.runs))
     if not runs:
         fail(f"no metrics.json found in {' '.join(args.runs)}; evaluate a run first: python evaluate.py run=<run dir>")
-    rows, random = load_rows(runs, args.set)
+    rows, baselines = load_rows(runs, args.set)
     columns = args.metrics.split(",") if args.metrics else default_columns(rows)
     for column in columns:
         if all(column not in values for _, values in rows):
-            print(f"results_fm.py: no run has the metric {column!r}", file=sys.stderr)
+            print(f"results.py: no run has the metric {column!r}", file=sys.stderr)
     best = best_values(rows, columns)
-    markdown = to_markdown(rows, random, columns, best, runs)
+    markdown = to_markdown(rows, baselines, columns, best, runs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_name(out.name + ".md").write_text(markdown)
-    out.with_name(out.name + ".tex").write_text(to_latex(rows, random, columns, best, runs))
+    out.with_name(out.name + ".tex").write_text(to_latex(rows, baselines, columns, best, runs))
     print(markdown, end="")
 
 
