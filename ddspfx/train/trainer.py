@@ -450,8 +450,9 @@ class Trainer:
         self._step_scheduler(metrics["loss"])
         self.epoch += 1
         self.epoch_step = 0
-        log.info("epoch %d/%d step %d: valid loss %.6g", self.epoch, self.cfg.epochs,
-                 self.step, metrics["loss"])
+        if self.is_main:
+            log.info("epoch %d/%d step %d: valid loss %.6g", self.epoch, self.cfg.epochs,
+                     self.step, metrics["loss"])
         if metrics["loss"] < self.best:  # False for NaN
             self.best = metrics["loss"]
             self._save("best")
