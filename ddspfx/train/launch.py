@@ -8,7 +8,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ddspfx.train import distributed as D
 from ddspfx.train.seeding import seed_everything
@@ -26,8 +26,29 @@ def shared_run_dir() -> Path:
     return Path(D.all_gather_objects(run_dir)[0])
 
 
+def missing_values(cfg: DictConfig) -> list[str]:
+    """Dotted keys of the mandatory values (`???`) that are still unset."""
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        elif node == "???":
+            found.append(path)
+
+    walk(OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), "")
+    return found
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Instantiate `cfg.task` and fit it with the Trainer configured by `cfg.trainer`."""
+    missing = missing_values(cfg)
+    if missing:
+        raise SystemExit(f"error: set {', '.join(missing)} on the command line (e.g. {missing[0]}=<value>)")
     device = resolve_device(cfg.trainer.device, D.env_world_size(), D.env_local_rank())
     dist_info = D.init_distributed(D.default_backend(device.type))
     rank = dist_info.rank

@@ -75,3 +75,10 @@ def test_a_parameter_loss_with_different_chains_is_refused(tmp_path):
     result = run("train_mastering.py", *TINY, "sfx=peq", "afx=geq", "loss=params10", f"hydra.run.dir={tmp_path}")
     assert result.returncode != 0
     assert "parameter loss needs the analysis chain to equal the synthesis chain" in result.stderr
+
+
+def test_an_unset_mandatory_value_is_named(tmp_path):
+    result = run("train_mastering.py", "source=folder", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1
+    assert "set source.root on the command line" in result.stderr
+    assert "Traceback" not in result.stderr
