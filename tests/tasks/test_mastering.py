@@ -118,3 +118,17 @@ def test_effect_figures_show_eq_response_and_compressor_curve():
 def test_best_of_must_fit_the_posterior_samples():
     with pytest.raises(ValueError, match="best_of"):
         make_task("dist", evaluation={"best_of": 8, "n_samples": 4})
+
+
+def test_log_media_writes_audio_and_figures(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    task = make_task("peq_comp").eval()
+    writer = SummaryWriter(str(tmp_path))
+    task.log_media(writer, next(iter(task.valid_batches(2))), step=3)
+    writer.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"audio": 0, "images": 0})
+    events.Reload()
+    assert {"audio/dry_0", "audio/target_1", "audio/estimate_1"} <= set(events.Tags()["audio"])
+    assert {"figure/spectrogram", "figure/eq_response", "figure/compressor_curve"} <= set(events.Tags()["images"])
