@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddspfx.effects.base import Effect, check_audio, with_ranges
+from ddspfx.effects.dynamics import Compressor
 from ddspfx.params import ParamSpec
 from ddspfx.train.checkpoint import load_checkpoint
 
@@ -27,14 +28,7 @@ TRAIN_SCRIPT = "scripts/train_proxy.py"
 # Dilations repeat every STACK_SIZE blocks: dilation of block n = growth ** (n % STACK_SIZE).
 STACK_SIZE = 10
 
-COMPRESSOR_PARAMS = [
-    ParamSpec("threshold_db", "dB", -40.0, 0.0),
-    ParamSpec("attack_ms", "ms", 1.0, 60.0, "log"),
-    ParamSpec("release_ms", "ms", 10.0, 500.0, "log"),
-    ParamSpec("ratio", "", 2.0, 10.0, "log"),
-    ParamSpec("knee_db", "dB", 0.0, 12.0),
-    ParamSpec("makeup_db", "dB", 0.0, 20.0),
-]
+COMPRESSOR_PARAMS = Compressor.default_params  # the same controls and default ranges as the exact compressor
 
 # The controls the TCN is conditioned on (threshold and makeup are applied as explicit gains).
 CONDITIONING = ("attack_ms", "release_ms", "ratio", "knee_db")
@@ -338,7 +332,6 @@ class HybridCompressor(Effect):
         checkpoint: str | os.PathLike | None = None,
     ):
         super().__init__()
-        from ddspfx.effects.dynamics import Compressor
 
         self.sample_rate = sample_rate
         self.params = with_ranges(COMPRESSOR_PARAMS, ranges, type(self).__name__)
