@@ -332,7 +332,6 @@ class HybridCompressor(Effect):
         checkpoint: str | os.PathLike | None = None,
     ):
         super().__init__()
-
         self.sample_rate = sample_rate
         self.params = with_ranges(COMPRESSOR_PARAMS, ranges, type(self).__name__)
         self.exact = Compressor(sample_rate=sample_rate, ranges=ranges)
