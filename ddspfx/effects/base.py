@@ -44,6 +44,20 @@ def with_ranges(
     return out
 
 
+def per_example_columns(owner: str, **physical: torch.Tensor) -> list[torch.Tensor]:
+    """Check that every physical parameter is one value per example, `(batch,)`, and return them as
+    `(batch, 1)` columns that broadcast over samples (time-varying controls are refused)."""
+    columns = []
+    for name, value in physical.items():
+        if value.dim() != 1:
+            raise ValueError(
+                f"{owner}: parameter {name!r} must be one value per example, shape (batch,); "
+                f"got {tuple(value.shape)} (time-varying controls are not supported)"
+            )
+        columns.append(value.unsqueeze(-1))
+    return columns
+
+
 def check_audio(audio: torch.Tensor, owner: str) -> None:
     """Raise ValueError unless `audio` is a floating `(batch, samples)` tensor."""
     if not torch.is_tensor(audio) or not audio.is_floating_point():

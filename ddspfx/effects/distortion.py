@@ -11,20 +11,10 @@ from typing import Mapping, Sequence
 
 import torch
 
-from ddspfx.effects.base import Effect, with_ranges
+from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
 CUBIC_KNEE = 1.5  # |u| where the cubic u − 4u³/27 reaches ±1 with zero slope
-
-
-def _column(value: torch.Tensor, name: str, owner: str) -> torch.Tensor:
-    """A per-example parameter `(batch,)` → `(batch, 1)`, to broadcast over samples."""
-    if value.dim() != 1:
-        raise ValueError(
-            f"{owner}: parameter {name!r} must be one value per example, shape (batch,); "
-            f"got {tuple(value.shape)} (time-varying controls are not supported)"
-        )
-    return value.unsqueeze(-1)
 
 
 def _check_order(order: int, minimum: int, owner: str) -> int:
@@ -104,13 +94,8 @@ class HardnessClipper(Effect):
         self.params = with_ranges(self.default_params, ranges, type(self).__name__)
 
     def process(self, audio, drive_db, offset, hardness):
-        owner = type(self).__name__
-        return hardness_clip(
-            audio,
-            _column(drive_db, "drive_db", owner),
-            _column(offset, "offset", owner),
-            _column(hardness, "hardness", owner),
-        )
+        columns = per_example_columns(type(self).__name__, drive_db=drive_db, offset=offset, hardness=hardness)
+        return hardness_clip(audio, *columns)
 
 
 # -- polynomial waveshapers ----------------------------------------------------------------------
@@ -168,8 +153,8 @@ class _PolynomialDistortion(Effect):
 
     def coefficients(self, physical: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Physical coefficients by name, each `(batch,)` → `(batch, order)` in index order."""
-        owner = type(self).__name__
-        return torch.cat([_column(physical[name], name, owner) for name in self.param_names], dim=1)
+        ordered = {name: physical[name] for name in self.param_names}
+        return torch.cat(per_example_columns(type(self).__name__, **ordered), dim=1)
 
     def extra_repr(self) -> str:
         return f"sample_rate={self.sample_rate}, order={self.order}"

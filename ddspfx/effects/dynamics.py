@@ -21,23 +21,10 @@ import torch
 
 from ddspfx.dsp.dynamics import amplitude_to_db, db_to_amplitude, gain_reduction, soft_clip_curve
 from ddspfx.dsp.recursive import compress, time_constant_to_alpha
-from ddspfx.effects.base import Effect, with_ranges
+from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
 LEVEL_FLOOR = 1e-4  # amplitude floor of the level detector (−80 dB), as in the reference
-
-
-def _per_example(owner: str, **physical: torch.Tensor) -> list[torch.Tensor]:
-    """Check that every parameter is `(batch,)` and return them as `(batch, 1)` columns."""
-    columns = []
-    for name, value in physical.items():
-        if value.dim() != 1:
-            raise ValueError(
-                f"{owner}: parameter {name!r} must be one value per example, shape (batch,); "
-                f"got {tuple(value.shape)} (time-varying controls are not supported)"
-            )
-        columns.append(value.unsqueeze(-1))
-    return columns
 
 
 def _check_ranges(params: Sequence[ParamSpec], owner: str) -> None:
@@ -76,7 +63,7 @@ class CompressorBase(Effect):
             `(batch, n_levels)` output levels in dB: y_G + makeup.
         """
         p = self.denormalize(controls)
-        threshold_db, ratio, knee_db, makeup_db = _per_example(
+        threshold_db, ratio, knee_db, makeup_db = per_example_columns(
             type(self).__name__, threshold_db=p["threshold_db"], ratio=p["ratio"], knee_db=p["knee_db"],
             makeup_db=p["makeup_db"],
         )
@@ -138,7 +125,7 @@ class Compressor(CompressorBase):
         makeup_db: torch.Tensor,
     ) -> torch.Tensor:
         """Audio `(batch, samples)` and physical parameters, each `(batch,)` → `(batch, samples)`."""
-        _per_example(
+        per_example_columns(
             type(self).__name__, threshold_db=threshold_db, attack_ms=attack_ms, release_ms=release_ms,
             ratio=ratio, knee_db=knee_db, makeup_db=makeup_db,
         )
@@ -185,7 +172,7 @@ class SimpleCompressor(CompressorBase):
         makeup_db: torch.Tensor,
     ) -> torch.Tensor:
         """Audio `(batch, samples)` and physical parameters, each `(batch,)` → `(batch, samples)`."""
-        _per_example(
+        per_example_columns(
             type(self).__name__, threshold_db=threshold_db, time_ms=time_ms, ratio=ratio, knee_db=knee_db,
             makeup_db=makeup_db,
         )
@@ -236,7 +223,7 @@ class SoftClipper(Effect):
 
     def process(self, audio: torch.Tensor, threshold_db: torch.Tensor, knee_db: torch.Tensor) -> torch.Tensor:
         """Audio `(batch, samples)`, threshold_db and knee_db `(batch,)` → `(batch, samples)`."""
-        threshold_db, knee_db = _per_example(type(self).__name__, threshold_db=threshold_db, knee_db=knee_db)
+        threshold_db, knee_db = per_example_columns(type(self).__name__, threshold_db=threshold_db, knee_db=knee_db)
         level_db = amplitude_to_db(audio, LEVEL_FLOOR)
         return audio * db_to_amplitude(soft_clip_curve(level_db, threshold_db, knee_db) - level_db)
 

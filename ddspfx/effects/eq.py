@@ -17,7 +17,7 @@ import torch
 
 from ddspfx.dsp.filters import DEFAULT_PAD, biquad_coefficients, fsm_filter, lfilter_cascade
 from ddspfx.dsp.filters import magnitude_response_db as cascade_magnitude_response_db
-from ddspfx.effects.base import Effect, with_ranges
+from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
 METHODS = ("fsm", "exact")
@@ -96,12 +96,7 @@ class BiquadEQ(Effect):
         raise NotImplementedError
 
     def _physical_coefficients(self, physical: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        for name, value in physical.items():
-            if value.dim() != 1:
-                raise ValueError(
-                    f"{type(self).__name__}: parameter {name!r} must be one value per example, shape (batch,); "
-                    f"got {tuple(value.shape)} (time-varying controls are not supported)"
-                )
+        per_example_columns(type(self).__name__, **physical)
         f0, gain_db, q = self.band_settings(physical)
         bands = [
             biquad_coefficients(kind, f0[:, i], gain_db[:, i], q[:, i], self.sample_rate)

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from ddspfx.effects.base import Effect, with_ranges
+from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
 
@@ -29,9 +29,5 @@ class Gain(Effect):
         self.params = with_ranges(self.default_params, ranges, type(self).__name__)
 
     def process(self, audio: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
-        if gain_db.dim() != 1:
-            raise ValueError(
-                f"Gain: parameter 'gain_db' must be one value per example, shape (batch,); "
-                f"got {tuple(gain_db.shape)} (time-varying controls are not supported)"
-            )
-        return audio * torch.pow(10.0, gain_db / 20.0).unsqueeze(-1)
+        (gain_db,) = per_example_columns(type(self).__name__, gain_db=gain_db)
+        return audio * torch.pow(10.0, gain_db / 20.0)
