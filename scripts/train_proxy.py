@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ddspfx.dsp.dynamics import peak_normalize  # noqa: E402
 from ddspfx.effects.proxy import ProxyCompressor  # noqa: E402
 from ddspfx.losses.stft import MRSTFT  # noqa: E402
 from ddspfx.train.checkpoint import save_checkpoint  # noqa: E402
@@ -111,11 +112,6 @@ def make_data(args: argparse.Namespace):
         AudioFolder(args.data, sample_rate=args.sample_rate, segment_seconds=args.segment, split=split)
         for split in ("train", "valid")
     )
-
-
-def peak_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """`(batch, samples)` → each example divided by its peak |x| (silent examples stay 0)."""
-    return x / x.abs().amax(dim=-1, keepdim=True).clamp_min(eps)
 
 
 class ProxyLoss(torch.nn.Module):

@@ -25,6 +25,16 @@ DB_PER_NEPER = 20.0 / math.log(10.0)  # dB of amplitude = DB_PER_NEPER · ln(amp
 _MIN_KNEE_DB = 1e-6  # the knee width used as a divisor when W = 0 (the numerator is then 0)
 
 
+PEAK_FLOOR = 1e-8  # a peak below this is treated as this: silence stays silence, gradients finite
+
+
+def peak_normalize(audio: torch.Tensor, floor: float = PEAK_FLOOR) -> torch.Tensor:
+    """Divide each example by max|x| (floored at `floor`): `(batch, samples)` → `(batch, samples)`.
+
+    Silence stays 0 and gradients stay finite (the reference's `max_norm` / `norm='max'`)."""
+    return audio / audio.abs().amax(dim=-1, keepdim=True).clamp_min(floor)
+
+
 def amplitude_to_db(x: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
     """Level in dB of amplitudes: 20·log10(max(|x|, floor)).
 

@@ -15,11 +15,11 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from ddspfx.dsp.dynamics import peak_normalize
 from ddspfx.effects.base import check_audio
 from ddspfx.params import ParamSpec, ParamsMixin
 
 NORMALIZE_MODES = ("peak", None)
-PEAK_FLOOR = 1e-8  # a peak below this is treated as this: silence stays silence, gradients finite
 
 
 def unique_names(keys: Sequence[str]) -> list[str]:
@@ -38,12 +38,6 @@ def unique_names(keys: Sequence[str]) -> list[str]:
 def remove_dc(audio: torch.Tensor) -> torch.Tensor:
     """Subtract the mean over samples: `(batch, samples)` → `(batch, samples)`."""
     return audio - audio.mean(dim=-1, keepdim=True)
-
-
-def peak_normalize(audio: torch.Tensor, floor: float = PEAK_FLOOR) -> torch.Tensor:
-    """Divide each example by max|x| (floored at `floor`): `(batch, samples)` → `(batch, samples)`."""
-    peak = audio.abs().amax(dim=-1, keepdim=True).clamp_min(floor)
-    return audio / peak
 
 
 def _as_named_members(effects) -> list[tuple[str, nn.Module]]:

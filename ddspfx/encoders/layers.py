@@ -1,4 +1,4 @@
-"""Small pieces shared by the convolutional encoders: input checks, peak normalization, init."""
+"""Small pieces shared by the convolutional encoders: input checks and weight initialization."""
 
 from __future__ import annotations
 
@@ -20,19 +20,6 @@ def check_audio(audio: torch.Tensor, name: str, min_samples: int = 1) -> None:
         raise ValueError(f"{name}: audio must be a real floating-point tensor, got {audio.dtype}")
     if audio.shape[1] < min_samples:
         raise ValueError(f"{name}: audio has {audio.shape[1]} samples, needs at least {min_samples}")
-
-
-def max_norm(audio: torch.Tensor, floor: float = 1e-8) -> torch.Tensor:
-    """Peak normalization x / max(max_n |x[n]|, floor), per example; silence stays 0.
-
-    Args:
-        audio: `(batch, samples)`.
-        floor: smallest divisor, in units of the audio.
-
-    Returns:
-        `(batch, samples)` with max |x| = 1 for every example louder than `floor`.
-    """
-    return audio / audio.abs().amax(dim=-1, keepdim=True).clamp_min(floor)
 
 
 def kaiming_init(module: nn.Module) -> nn.Module:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ddspfx.encoders.layers import check_audio, kaiming_init, max_norm
+from ddspfx.dsp.dynamics import peak_normalize
+from ddspfx.encoders.layers import check_audio, kaiming_init
 
 KERNELS = (25, 25, 15, 15, 10, 10, 10, 10, 5, 5, 5, 5)
 CHANNELS = (16, 32, 64, 128, 256, 256, 512, 512, 1024, 1024, 2048, 2048)
@@ -39,7 +40,7 @@ class MEEBlock(nn.Module):
 class MusicEffectsEncoder(nn.Module):
     """Audio `(batch, samples)` → embedding `(batch, channels[-1])` (2048 at full width).
 
-    max_norm → 12 `MEEBlock`s (kernels KERNELS, output channels CHANNELS, strides STRIDES; the first
+    peak normalization → 12 `MEEBlock`s (kernels KERNELS, output channels CHANNELS, strides STRIDES; the first
     block's input has 1 channel) → global average pool over time. 81,392,228 parameters at full width,
     about 9.7 G multiply-adds per 4-s example at 44.1 kHz: too big for CPU training; `width` scales
     every channel count (0.25 → 5.1 M parameters, ≈ 16× fewer operations).
@@ -47,7 +48,7 @@ class MusicEffectsEncoder(nn.Module):
     Args:
         width: multiplier of the reference channel counts (each rounded, at least 1).
         channels: explicit output channels of the 12 blocks (overrides `width`).
-        normalize: peak-normalize each example first (`max_norm`).
+        normalize: peak-normalize each example first (`peak_normalize`, the reference's max_norm).
 
     Raises:
         ValueError: on bad audio shapes or audio shorter than `min_samples` (54,489 samples ≈ 1.24 s
@@ -73,5 +74,5 @@ class MusicEffectsEncoder(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         check_audio(audio, "MusicEffectsEncoder", self.min_samples)
         if self.normalize:
-            audio = max_norm(audio)
+            audio = peak_normalize(audio)
         return self.blocks(audio.unsqueeze(1)).mean(dim=-1)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ddspfx.encoders.layers import check_audio, max_norm
+from ddspfx.dsp.dynamics import peak_normalize
+from ddspfx.encoders.layers import check_audio
 from ddspfx.encoders.mel_frontend import LogMel
 from ddspfx.encoders.mlp import Swish
 
@@ -48,7 +49,7 @@ class MelNeXt(nn.Module):
         channels: block widths ([64, 64, 64, 128, 128, 128]).
         kernel: depthwise kernel size (7).
         expansion: pointwise expansion factor (2).
-        normalize: peak-normalize each example first (`max_norm`; off in the reference).
+        normalize: peak-normalize each example first (`peak_normalize`; off in the reference).
 
     Raises:
         ValueError: on bad audio shapes or audio too short for one frame after the downsamplings.
@@ -85,5 +86,5 @@ class MelNeXt(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         check_audio(audio, "MelNeXt", self.min_samples)
         if self.normalize:
-            audio = max_norm(audio)
+            audio = peak_normalize(audio)
         return self.blocks(self.stem(self.frontend(audio))).mean(dim=-1)

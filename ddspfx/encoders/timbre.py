@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ddspfx.encoders.cqt_frontend import LogCQT
-from ddspfx.encoders.layers import check_audio, kaiming_init, max_norm
+from ddspfx.dsp.dynamics import peak_normalize
+from ddspfx.encoders.layers import check_audio, kaiming_init
 
 # Frequency heights of the filters (in bins, for the reference's 113 bins) and, per height,
 # (time width in frames, channels): 22 channels per height, 66 in all.
@@ -20,7 +21,7 @@ TIME_POOL = 4
 class TimbreEncoder(nn.Module):
     """Audio `(batch, samples)` → timbre embedding `(batch, 66)`.
 
-    max_norm → log-CQT `(batch, n_bins, frames)` → 12 parallel Conv2d(1 → c, [f × t]) with
+    peak normalization → log-CQT `(batch, n_bins, frames)` → 12 parallel Conv2d(1 → c, [f × t]) with
     f ∈ FREQ_KERNELS, (t, c) ∈ TIME_KERNELS_CHANNELS; each branch pads time by (t − 1) / 2 frames
     on both sides with the constant `pad_value`, max-pools over its whole remaining frequency axis
     (n_bins − f + 1) and over 4 frames in time (stride 4) → `(batch, c, frames // 4)`. The 12 outputs
@@ -33,7 +34,7 @@ class TimbreEncoder(nn.Module):
     Args:
         sample_rate, fmin, n_bins, bins_per_octave, hop: the `LogCQT` frontend.
         pad_value: constant used to pad the time axis (1e-6 as in the reference, in log-CQT units).
-        normalize: peak-normalize each example first (`max_norm`).
+        normalize: peak-normalize each example first (`peak_normalize`, the reference's max_norm).
 
     Raises:
         ValueError: on bad audio shapes or audio shorter than 4 frames (3 · hop samples).
@@ -65,7 +66,7 @@ class TimbreEncoder(nn.Module):
         """The concatenated, time-pooled branch outputs `(batch, 66, frames // 4)` before the mean."""
         check_audio(audio, "TimbreEncoder", min_samples=(TIME_POOL - 1) * self.frontend.hop)
         if self.normalize:
-            audio = max_norm(audio)
+            audio = peak_normalize(audio)
         image = self.frontend(audio).unsqueeze(1)  # (batch, 1, n_bins, frames)
         outputs = []
         for branch in self.branches:

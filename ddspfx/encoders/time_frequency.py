@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from ddspfx.encoders.cqt_frontend import LogCQT
-from ddspfx.encoders.layers import check_audio, kaiming_init, max_norm
+from ddspfx.dsp.dynamics import peak_normalize
+from ddspfx.encoders.layers import check_audio, kaiming_init
 
 
 def _conv_bn_prelu(conv: nn.Module, channels: int, norm: type[nn.Module]) -> nn.Sequential:
@@ -16,7 +17,7 @@ def _conv_bn_prelu(conv: nn.Module, channels: int, norm: type[nn.Module]) -> nn.
 class TimeFrequencyEncoder(nn.Module):
     """Audio `(batch, samples)` → embedding `(batch, 2 · channels)` (128 by default).
 
-    max_norm → log-CQT `(batch, 1, n_bins, frames)`, then two branches whose outputs are concatenated:
+    peak normalization → log-CQT `(batch, 1, n_bins, frames)`, then two branches whose outputs are concatenated:
     - time: Conv2d(1 → 64, [1 × time_kernel]) → BN2d → PReLU → max over frequency
       → Conv1d(64 → 64, k = time_kernel_2) → BN1d → PReLU → mean over time → 64;
     - frequency: Conv2d(1 → 64, [freq_kernel × 1]) → BN2d → PReLU → max over time
@@ -29,7 +30,7 @@ class TimeFrequencyEncoder(nn.Module):
         time_kernel: width in frames of the first temporal filter (128).
         time_kernel_2: width of the second temporal filter (31).
         freq_kernel: height in bins of the spectral filter (37, ≈ 3 octaves; kept in bins for any n_bins).
-        normalize: peak-normalize each example first (`max_norm`).
+        normalize: peak-normalize each example first (`peak_normalize`, the reference's max_norm).
 
     Raises:
         ValueError: on bad audio shapes or audio shorter than `min_samples`
@@ -68,7 +69,7 @@ class TimeFrequencyEncoder(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         check_audio(audio, "TimeFrequencyEncoder", self.min_samples)
         if self.normalize:
-            audio = max_norm(audio)
+            audio = peak_normalize(audio)
         image = self.frontend(audio).unsqueeze(1)  # (batch, 1, n_bins, frames)
         temporal = self.time_conv(image).amax(dim=2)  # (batch, 64, frames − 127)
         temporal = self.time_conv_2(temporal).mean(dim=-1)

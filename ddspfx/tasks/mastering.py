@@ -14,7 +14,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ddspfx.effects.chain import FXChain, peak_normalize
+from ddspfx.dsp.dynamics import peak_normalize
+from ddspfx.effects.chain import FXChain
 from ddspfx.effects.registry import build_chain
 from ddspfx.eval.estimators import candidate_metrics
 from ddspfx.eval.metrics import param_mse, si_sdr

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ddspfx.dsp.dynamics import (
+    peak_normalize,
     amplitude_to_db,
     db_to_amplitude,
     gain_computer,
@@ -102,3 +103,12 @@ def test_bad_parameters_are_named():
         gain_computer(f64([0.0]), -10.0, 0.5, 1.0)
     with pytest.raises(ValueError, match="knee_db"):
         soft_clip_curve(f64([0.0]), -10.0, float("nan"))
+
+
+def test_peak_normalize_peaks_at_one_and_keeps_silence_finite():
+    audio = torch.tensor([[0.1, -0.4, 0.2], [0.0, 0.0, 0.0]], requires_grad=True)
+    out = peak_normalize(audio)
+    torch.testing.assert_close(out[0], torch.tensor([0.25, -1.0, 0.5]))
+    torch.testing.assert_close(out[1], torch.zeros(3))
+    out.sum().backward()
+    assert torch.isfinite(audio.grad).all()

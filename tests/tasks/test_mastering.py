@@ -8,7 +8,7 @@ from ddspfx.data.music import SyntheticMusic
 from ddspfx.encoders import MelNeXt, MLPEncoder
 from ddspfx.heads import ProbabilisticHead, SigmoidHead
 from ddspfx.losses import LogMelLoss, ParamMSE
-from ddspfx.effects.chain import peak_normalize
+from ddspfx.dsp.dynamics import peak_normalize
 from ddspfx.tasks.mastering import MasteringTask, standardize
 
 RATE = 16000
