@@ -35,6 +35,7 @@ from ddspfx.dsp.dynamics import peak_normalize  # noqa: E402
 from ddspfx.effects.proxy import ProxyCompressor  # noqa: E402
 from ddspfx.losses.stft import MRSTFT  # noqa: E402
 from ddspfx.train.checkpoint import save_checkpoint  # noqa: E402
+from ddspfx.train.trainer import resolve_device  # noqa: E402
 
 # Synthetic validation tracks use this seed (+ --valid-seed): far from any training --seed.
 VALID_TRACK_SEED = 1_000_000
@@ -84,15 +85,6 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--track-seconds ({args.track_seconds}) must be at least --segment ({args.segment})")
     if args.data != "synthetic" and not Path(args.data).is_dir():
         parser.error(f"--data must be 'synthetic' or an existing folder, got {args.data!r}")
-
-
-def pick_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        sys.exit(f"train_proxy.py: --device {spec} but CUDA is not available")
-    return device
 
 
 def make_data(args: argparse.Namespace):
@@ -154,7 +146,10 @@ def train(args: argparse.Namespace) -> Path:
     from ddspfx.effects.dynamics import Compressor
 
     torch.manual_seed(args.seed)
-    device = pick_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as error:
+        sys.exit(f"train_proxy.py: --device: {error}")
     exact = Compressor(sample_rate=args.sample_rate).to(device)
     proxy = ProxyCompressor(
         sample_rate=args.sample_rate, trainable=True,
