@@ -16,8 +16,8 @@ from ddspfx.data.dx7 import load_presets
 from ddspfx.data.fm import fixed_fm_controls, sample_fm_controls
 from ddspfx.eval.metrics import param_mse, param_mse_min_over, si_sdr
 from ddspfx.eval.estimators import candidate_metrics
-from ddspfx.heads import BetaSchedule, HeadOutput
-from ddspfx.tasks.base import Task
+from ddspfx.heads import HeadOutput
+from ddspfx.tasks.estimation import ControlEstimationTask
 from ddspfx.train.logging import log_audio, posterior_scatter_figure, spectrogram_figure
 
 Batch = dict[str, torch.Tensor]
@@ -25,7 +25,7 @@ Batch = dict[str, torch.Tensor]
 DEFAULT_EVAL = {"best_of": 10, "n_samples": 100, "map_samples": 1000}
 
 
-class FMTask(Task):
+class FMTask(ControlEstimationTask):
     """Sound matching of `FMSynth` controls from audio, with a point or a distribution estimate.
 
     Args:
@@ -56,46 +56,18 @@ class FMTask(Task):
     ):
         super().__init__()
         self.synth = synth
-        self.encoder = encoder
-        self.head = head if isinstance(head, nn.Module) else head(encoder.out_dim, synth.n_params)
+        self.init_estimator(encoder, head, synth.n_params, beta)
         self.loss = loss
         self.data = dict(data)
         self._metrics = dict(metrics or {})
-        self.probabilistic = hasattr(self.head, "sample_and_log_prob")
-        self.beta_schedule = BetaSchedule(**beta) if self.probabilistic and beta else None
-        self.beta = self.beta_schedule(0) if self.beta_schedule else 0.0
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
         self.branch_permutations = synth.branch_permutations()
 
     # --- model -----------------------------------------------------------------------------
-    def estimate(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio `(batch, samples)` → one control estimate `(batch, 9)` (a posterior sample)."""
-        return self.head.sample(self.encoder(audio), 1)[:, 0]
-
     def render(self, controls: torch.Tensor) -> torch.Tensor:
         return self.synth(controls)
 
-    def sample(self, audio: torch.Tensor, n: int) -> torch.Tensor:
-        """`n` control vectors per input from q(v | audio): audio `(batch, samples)` → `(batch, n, 9)`."""
-        return self.head.sample(self.encoder(audio), n)
-
-    def map_estimate(self, audio: torch.Tensor, k: int = 10_000) -> torch.Tensor:
-        """The most likely of `k` posterior samples (by log-density), `(batch, 9)`."""
-        return self.head.mode(self.encoder(audio), k)
-
-    def head_output(self, embedding: torch.Tensor) -> HeadOutput:
-        """The head's training output; a point estimate is one sample of weight 1 and entropy 0."""
-        if self.probabilistic:
-            return self.head(embedding)
-        point = self.head(embedding).unsqueeze(1)
-        ones = point.new_ones(point.shape[:2])
-        return HeadOutput(point, ones, point.new_zeros(point.shape[0]))
-
     # --- training --------------------------------------------------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        if self.beta_schedule is not None:
-            self.beta = self.beta_schedule(epoch)
-
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         skew = self.data.get("skew_levels", True)
         return {"controls": sample_fm_controls(batch_size, generator, self.synth.n_params, skew)}
@@ -103,29 +75,22 @@ class FMTask(Task):
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         return self.objective(batch["controls"])
 
-    def objective(self, controls: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`loss` = E_q[L] − (β/d)·H[q]; also `loss_audio` = E_q[L], `entropy` (nats) and `beta`."""
-        with torch.no_grad():
-            target = self.render(controls)
+    def objective(self, controls: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """`loss` = E_q[L] − (β/d)·H[q]; also `loss_audio` = E_q[L], `entropy` (nats) and `beta`.
+        `target` is the audio of `controls`, rendered here unless given."""
+        if target is None:
+            with torch.no_grad():
+                target = self.render(controls)
         out = self.head_output(self.encoder(target))
-        expected = self.expected_loss(out, controls, target)
-        if not self.probabilistic:
-            return {"loss": expected}
-        entropy = out.entropy.mean()
-        total = expected - self.beta / self.synth.n_params * entropy
-        return {"loss": total, "loss_audio": expected.detach(), "entropy": entropy.detach(), "beta": self.beta}
+        return self.with_entropy(self.expected_loss(out, controls, target), out)
 
     def expected_loss(self, out: HeadOutput, controls: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Σ_s w_s L(sample_s) averaged over the batch (the plain batch loss for one sample)."""
         b, s, d = out.samples.shape
         estimate = out.samples.reshape(b * s, d)
         params = getattr(self.loss, "domain", "audio") == "params"
-        reference = controls if params else target
-        if s == 1:
-            return self.loss(estimate if params else self.render(estimate), reference)
-        reference = reference.repeat_interleave(s, 0)
-        per_sample = self.loss.per_example(estimate if params else self.render(estimate), reference)
-        return (per_sample.view(b, s) * out.weights).sum(-1).mean()
+        reference = (controls if params else target).repeat_interleave(s, 0)
+        return self.weighted_loss(out, estimate if params else self.render(estimate), reference)
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
         return self._fixed_batches("valid", batch_size)
@@ -133,11 +98,9 @@ class FMTask(Task):
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """`loss` is the audio loss alone, so that the drifting β cannot fool checkpoint selection."""
         controls = batch["controls"]
-        terms = self.objective(controls)
-        estimate = self.estimate(self.render(controls))
-        out = {"loss": terms.get("loss_audio", terms["loss"])}
-        if self.probabilistic:
-            out.update(loss_total=terms["loss"], entropy=terms["entropy"])
+        target = self.render(controls)
+        out = self.validation_terms(self.objective(controls, target))
+        estimate = self.estimate(target)
         out["param_mse"] = param_mse(estimate, controls).mean()
         out["param_mse_perm"] = self.param_mse_perm(estimate, controls).mean()
         return out

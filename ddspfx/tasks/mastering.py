@@ -19,8 +19,8 @@ from ddspfx.effects.chain import FXChain
 from ddspfx.effects.registry import build_chain
 from ddspfx.eval.estimators import candidate_metrics
 from ddspfx.eval.metrics import param_mse, si_sdr
-from ddspfx.heads import BetaSchedule, HeadOutput
-from ddspfx.tasks.base import Task
+from ddspfx.heads import HeadOutput
+from ddspfx.tasks.estimation import ControlEstimationTask
 from ddspfx.train.logging import curves_figure, log_audio, spectrogram_figure
 
 Batch = dict[str, torch.Tensor]
@@ -44,7 +44,7 @@ def make_chain(spec: ChainSpec, sample_rate: int, options: Mapping | None, norma
     return build_chain(spec, sample_rate, options=dict(options or {}), normalize=normalize)
 
 
-class MasteringTask(Task):
+class MasteringTask(ControlEstimationTask):
     """Estimate the controls of an effect chain from the processed audio alone.
 
     Args:
@@ -93,8 +93,7 @@ class MasteringTask(Task):
         self.sfx = make_chain(sfx, self.sample_rate, {**fx_options, **synthesis}, normalize["sfx"])
         self.afx = make_chain(afx, self.sample_rate, fx_options, normalize["afx"])
         self.same_chains = self.sfx.param_names == self.afx.param_names
-        self.encoder = encoder
-        self.head = head if isinstance(head, nn.Module) else head(encoder.out_dim, self.afx.n_params)
+        self.init_estimator(encoder, head, self.afx.n_params, beta)
         self.loss = loss
         if getattr(loss, "domain", "audio") == "params" and not self.same_chains:
             raise ValueError(
@@ -107,9 +106,6 @@ class MasteringTask(Task):
             raise ValueError(f"MasteringTask: sources needs train, valid and test; missing {sorted(missing)}")
         self.data = {**DEFAULT_DATA, **dict(data or {})}
         self._metrics = dict(metrics or {})
-        self.probabilistic = hasattr(self.head, "sample_and_log_prob")
-        self.beta_schedule = BetaSchedule(**beta) if self.probabilistic and beta else None
-        self.beta = self.beta_schedule(0) if self.beta_schedule else 0.0
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
         if not 2 <= self.evaluation["best_of"] <= self.evaluation["n_samples"]:
             raise ValueError(
@@ -119,36 +115,11 @@ class MasteringTask(Task):
         self._fixed: dict[str, Batch] = {}
 
     # --- model -----------------------------------------------------------------------------
-    def estimate(self, wet: torch.Tensor) -> torch.Tensor:
-        """Processed audio `(batch, samples)` → one control estimate `(batch, afx.n_params)`."""
-        embedding = self.encoder(wet)
-        if self.probabilistic:
-            return self.head.sample(embedding, 1)[:, 0]
-        return self.head(embedding)
-
-    def sample(self, wet: torch.Tensor, n: int) -> torch.Tensor:
-        """`n` control vectors per input from q(q̂ | wet): `(batch, n, afx.n_params)`."""
-        return self.head.sample(self.encoder(wet), n)
-
-    def map_estimate(self, wet: torch.Tensor, k: int = 10_000) -> torch.Tensor:
-        """The most likely of `k` posterior samples (by log-density), `(batch, afx.n_params)`."""
-        return self.head.mode(self.encoder(wet), k)
-
-    def head_output(self, embedding: torch.Tensor) -> HeadOutput:
-        if self.probabilistic:
-            return self.head(embedding)
-        point = self.head(embedding).unsqueeze(1)
-        return HeadOutput(point, point.new_ones(point.shape[:2]), point.new_zeros(point.shape[0]))
-
     def render_target(self, dry: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.sfx(dry, controls)
 
     # --- training --------------------------------------------------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        if self.beta_schedule is not None:
-            self.beta = self.beta_schedule(epoch)
-
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         dry = peak_normalize(self.sources["train"].crops(batch_size, generator))
         if self.data["polarity_flip"]:
@@ -157,18 +128,14 @@ class MasteringTask(Task):
         return {"dry": dry, "controls": torch.rand(batch_size, self.sfx.n_params, generator=generator)}
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return self.objective(batch["dry"], batch["controls"])
+        dry, controls = batch["dry"], batch["controls"]
+        return self.objective(dry, controls, self.render_target(dry, controls))
 
-    def objective(self, dry: torch.Tensor, controls: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`loss` = E_q[L] − (β/d)·H[q]; also `loss_audio` = E_q[L], `entropy` (nats), `beta`."""
-        wet = self.render_target(dry, controls)
+    def objective(self, dry: torch.Tensor, controls: torch.Tensor, wet: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`loss` = E_q[L] − (β/d)·H[q] for the target `wet` = sfx(dry, controls); also
+        `loss_audio` = E_q[L], `entropy` (nats), `beta`."""
         out = self.head_output(self.encoder(wet))
-        expected = self.expected_loss(out, dry, controls, wet)
-        if not self.probabilistic:
-            return {"loss": expected}
-        entropy = out.entropy.mean()
-        total = expected - self.beta / self.afx.n_params * entropy
-        return {"loss": total, "loss_audio": expected.detach(), "entropy": entropy.detach(), "beta": self.beta}
+        return self.with_entropy(self.expected_loss(out, dry, controls, wet), out)
 
     def expected_loss(self, out: HeadOutput, dry: torch.Tensor, controls: torch.Tensor, wet: torch.Tensor) -> torch.Tensor:
         """Σ_s w_s L(sample_s), averaged over the batch."""
@@ -179,22 +146,18 @@ class MasteringTask(Task):
         else:
             rendered = self.afx(dry.repeat_interleave(s, 0), estimate)
             estimate_, reference = standardize(rendered), standardize(wet).repeat_interleave(s, 0)
-        if s == 1:
-            return self.loss(estimate_, reference)
-        return (self.loss.per_example(estimate_, reference).view(b, s) * out.weights).sum(-1).mean()
+        return self.weighted_loss(out, estimate_, reference)
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
         return self._fixed_batches("valid", batch_size)
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """`loss` is the training loss without the entropy term (checkpoints are chosen on it)."""
-        terms = self.objective(batch["dry"], batch["controls"])
-        out = {"loss": terms.get("loss_audio", terms["loss"])}
-        if self.probabilistic:
-            out.update(loss_total=terms["loss"], entropy=terms["entropy"])
+        dry, controls = batch["dry"], batch["controls"]
+        wet = self.render_target(dry, controls)
+        out = self.validation_terms(self.objective(dry, controls, wet))
         if self.same_chains:
-            wet = self.render_target(batch["dry"], batch["controls"])
-            out["param_mse"] = param_mse(self.estimate(wet), batch["controls"]).mean()
+            out["param_mse"] = param_mse(self.estimate(wet), controls).mean()
         return out
 
     # --- evaluation ------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from ddspfx.data.music import SyntheticMusic
 from ddspfx.encoders import MelNeXt, MLPEncoder
