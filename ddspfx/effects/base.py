@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.params import ParamSpec, ParamsMixin
 
 
@@ -56,14 +57,6 @@ def per_example_columns(owner: str, **physical: torch.Tensor) -> list[torch.Tens
             )
         columns.append(value.unsqueeze(-1))
     return columns
-
-
-def check_audio(audio: torch.Tensor, owner: str) -> None:
-    """Raise ValueError unless `audio` is a floating `(batch, samples)` tensor."""
-    if not torch.is_tensor(audio) or not audio.is_floating_point():
-        raise ValueError(f"{owner}: audio must be a floating-point tensor, got {type(audio).__name__}")
-    if audio.dim() != 2 or audio.shape[-1] == 0:
-        raise ValueError(f"{owner}: audio must have shape (batch, samples), got {tuple(audio.shape)}")
 
 
 class Effect(ParamsMixin, nn.Module):

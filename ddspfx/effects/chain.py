@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
-from ddspfx.effects.base import check_audio
 from ddspfx.params import ParamSpec, ParamsMixin
 
 NORMALIZE_MODES = ("peak", None)

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddspfx.effects.base import Effect, check_audio, with_ranges
+from ddspfx.dsp.checks import check_audio
+from ddspfx.effects.base import Effect, with_ranges
 from ddspfx.effects.dynamics import Compressor
 from ddspfx.params import ParamSpec
 from ddspfx.train.checkpoint import load_checkpoint

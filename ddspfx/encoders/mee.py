@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
-from ddspfx.encoders.layers import check_audio, kaiming_init
+from ddspfx.encoders.layers import kaiming_init
 
 KERNELS = (25, 25, 15, 15, 10, 10, 10, 10, 5, 5, 5, 5)
 CHANNELS = (16, 32, 64, 128, 256, 256, 512, 512, 1024, 1024, 2048, 2048)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
-from ddspfx.encoders.layers import check_audio
 from ddspfx.encoders.mel_frontend import LogMel
 from ddspfx.encoders.mlp import Swish
 

@@ -6,9 +6,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ddspfx.encoders.cqt_frontend import LogCQT
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
-from ddspfx.encoders.layers import check_audio, kaiming_init
+from ddspfx.encoders.cqt_frontend import LogCQT
+from ddspfx.encoders.layers import kaiming_init
 
 # Frequency heights of the filters (in bins, for the reference's 113 bins) and, per height,
 # (time width in frames, channels): 22 channels per height, 66 in all.

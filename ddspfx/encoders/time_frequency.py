@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ddspfx.encoders.cqt_frontend import LogCQT
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
-from ddspfx.encoders.layers import check_audio, kaiming_init
+from ddspfx.encoders.cqt_frontend import LogCQT
+from ddspfx.encoders.layers import kaiming_init
 
 
 def _conv_bn_prelu(conv: nn.Module, channels: int, norm: type[nn.Module]) -> nn.Sequential:
