@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.cqt import cqt, cqt_frequencies
 
 
@@ -46,7 +47,6 @@ class LogCQT(nn.Module):
         return 1 + samples // self.hop
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if audio.dim() != 2:
-            raise ValueError(f"LogCQT: audio must be (batch, samples), got shape {tuple(audio.shape)}")
+        check_audio(audio, "LogCQT")
         magnitude = cqt(audio, self.sample_rate, self.fmin, self.n_bins, self.bins_per_octave, self.hop)
         return torch.log(magnitude + self.floor)

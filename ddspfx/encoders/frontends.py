@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ddspfx.dsp.checks import check_audio
+
 
 class MeanSTFT(nn.Module):
     """Log-magnitude spectrum of the first `n_fft` samples, with a learnable per-bin floor.
@@ -27,8 +29,7 @@ class MeanSTFT(nn.Module):
         self.log_floor = nn.Parameter(torch.zeros(self.out_dim))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if audio.dim() != 2:
-            raise ValueError(f"MeanSTFT: audio must be (batch, samples), got {tuple(audio.shape)}")
+        check_audio(audio, "MeanSTFT")
         frame = audio[:, : self.n_fft]
         if frame.shape[1] < self.n_fft:
             frame = F.pad(frame, (0, self.n_fft - frame.shape[1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.spectral import mel_filterbank, power, stft
 
 
@@ -40,7 +41,6 @@ class LogMel(nn.Module):
         self.log_floor = nn.Parameter(torch.zeros(self.n_mels))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if audio.dim() != 2:
-            raise ValueError(f"LogMel: audio must be (batch, samples), got shape {tuple(audio.shape)}")
+        check_audio(audio, "LogMel")
         mel = self.filterbank @ power(stft(audio, self.n_fft, self.hop))  # (batch, n_mels, frames)
         return torch.log(mel + torch.exp(self.log_floor)[:, None])
