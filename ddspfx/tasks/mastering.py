@@ -37,10 +37,9 @@ def standardize(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
 
 
 def make_chain(spec: ChainSpec, sample_rate: int, options: Mapping | None, normalize: str | None) -> FXChain:
+    """A built chain as given, or the chain of a key string / key list (`build_chain`)."""
     if isinstance(spec, FXChain):
         return spec
-    if not isinstance(spec, str):
-        spec = list(spec)
     return build_chain(spec, sample_rate, options=dict(options or {}), normalize=normalize)
 
 
