@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ddspfx.eval.runner import NotARunError, evaluate_task, format_table, load_task, save_metrics
-from ddspfx.train.checkpoint import CheckpointError
+from ddspfx.core.checkpoint import CheckpointError
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")

@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:
 from ddspfx.dsp.dynamics import peak_normalize  # noqa: E402
 from ddspfx.effects.proxy import ProxyCompressor  # noqa: E402
 from ddspfx.losses.stft import MRSTFT  # noqa: E402
-from ddspfx.train.checkpoint import save_checkpoint  # noqa: E402
-from ddspfx.train.trainer import resolve_device  # noqa: E402
+from ddspfx.core.checkpoint import save_checkpoint  # noqa: E402
+from ddspfx.core.devices import resolve_device  # noqa: E402
 
 # Synthetic validation tracks use this seed (+ --valid-seed): far from any training --seed.
 VALID_TRACK_SEED = 1_000_000

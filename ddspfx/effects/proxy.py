@@ -21,8 +21,9 @@ from torch import nn
 from ddspfx.dsp.checks import check_audio
 from ddspfx.effects.base import Effect, with_ranges
 from ddspfx.effects.dynamics import Compressor
+from ddspfx.nn.blocks import linear_bn_prelu_stack
 from ddspfx.params import ParamSpec
-from ddspfx.train.checkpoint import load_checkpoint
+from ddspfx.core.checkpoint import load_checkpoint
 
 TRAIN_SCRIPT = "scripts/train_proxy.py"
 
@@ -38,14 +39,6 @@ ARCHITECTURE_KEYS = ("n_blocks", "kernel_size", "dilation_growth", "channels")
 DEFAULT_ARCHITECTURE = {"n_blocks": 5, "kernel_size": 13, "dilation_growth": 10, "channels": 8}  # "Rf3000"
 
 _warned_untrained = False
-
-
-def _mlp(dims: Sequence[int]) -> nn.Sequential:
-    """Linear → BatchNorm1d → PReLU for each consecutive pair of `dims`."""
-    layers: list[nn.Module] = []
-    for d_in, d_out in zip(dims[:-1], dims[1:]):
-        layers += [nn.Linear(d_in, d_out), nn.BatchNorm1d(d_out), nn.PReLU(d_out)]
-    return nn.Sequential(*layers)
 
 
 class TCNBlock(nn.Module):
@@ -107,7 +100,7 @@ class ProxyTCN(nn.Module):
         self.n_blocks, self.kernel_size = int(n_blocks), int(kernel_size)
         self.dilation_growth, self.channels = int(dilation_growth), int(channels)
         self.n_cond = int(n_cond)
-        self.cond = _mlp([self.n_cond, *cond_dims])
+        self.cond = linear_bn_prelu_stack([self.n_cond, *cond_dims], per_channel=True)
         self.blocks = nn.ModuleList(
             TCNBlock(1 if n == 0 else self.channels, self.channels, self.kernel_size, d, cond_dims[-1])
             for n, d in enumerate(self.dilations)

@@ -7,7 +7,7 @@ from ddspfx.encoders.frontends import MeanSTFT
 from ddspfx.encoders.mee import MusicEffectsEncoder
 from ddspfx.encoders.mel_frontend import LogMel
 from ddspfx.encoders.melnext import MelNeXt
-from ddspfx.encoders.mlp import FCBlock, ResBlock, ResMLP, Swish
+from ddspfx.nn.mlp import FCBlock, ResBlock, ResMLP, Swish
 from ddspfx.encoders.time_frequency import TimeFrequencyEncoder
 from ddspfx.encoders.timbre import TimbreEncoder
 

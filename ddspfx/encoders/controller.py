@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ddspfx.nn.blocks import linear_bn_prelu_stack
+
 
 class ControllerMLP(nn.Sequential):
     """`(batch, in_dim)` → `(batch, layers[-1])`: Linear → BatchNorm1d → PReLU (one parameter) per layer.
@@ -19,12 +21,8 @@ class ControllerMLP(nn.Sequential):
     """
 
     def __init__(self, in_dim: int, layers: Sequence[int] = (2048, 1024, 512)):
-        blocks, width = [], int(in_dim)
-        for size in layers:
-            blocks.append(nn.Sequential(nn.Linear(width, int(size)), nn.BatchNorm1d(int(size)), nn.PReLU()))
-            width = int(size)
-        super().__init__(*blocks)
-        self.out_dim = width
+        super().__init__(*linear_bn_prelu_stack([int(in_dim), *layers]))
+        self.out_dim = int(layers[-1]) if len(layers) else int(in_dim)
 
 
 class ControllerEncoder(nn.Module):

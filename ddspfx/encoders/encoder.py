@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ddspfx.encoders.mlp import ResMLP
+from ddspfx.nn.mlp import ResMLP
 
 
 class MLPEncoder(nn.Module):

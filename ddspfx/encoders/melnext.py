@@ -11,7 +11,7 @@ from torch import nn
 from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
 from ddspfx.encoders.mel_frontend import LogMel
-from ddspfx.encoders.mlp import Swish
+from ddspfx.nn.mlp import Swish
 
 
 class ConvNeXtBlock1d(nn.Module):

@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ddspfx.eval.metrics import HIGHER_IS_BETTER
-from ddspfx.tasks.base import batch_to
-from ddspfx.train.checkpoint import find_checkpoint, load_checkpoint
-from ddspfx.train.trainer import resolve_device
+from ddspfx.core.task import batch_to
+from ddspfx.core.checkpoint import find_checkpoint, load_checkpoint
+from ddspfx.core.devices import resolve_device
 
 Metrics = dict[str, dict[str, dict[str, float]]]
 

@@ -19,7 +19,8 @@ from ddspfx.heads.entropy import (
     sigmoid_log_det,
 )
 from ddspfx.heads.flows import DSFFlow, DSFStep, ZukoFlow, make_flow
-from ddspfx.heads.probabilistic import HeadOutput, ProbabilisticHead
+from ddspfx.heads.head import HeadOutput, ParameterHead
+from ddspfx.heads.probabilistic import ProbabilisticHead
 
 __all__ = [
     "BaseDistribution",
@@ -32,6 +33,7 @@ __all__ = [
     "HeadOutput",
     "MixtureFullBase",
     "MixtureUnifBase",
+    "ParameterHead",
     "ProbabilisticHead",
     "SigmoidHead",
     "ZukoFlow",

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddspfx.encoders.mlp import ResBlock, Swish
+from ddspfx.nn.mlp import ResBlock, Swish
 from ddspfx.heads.base import check_keys
 from ddspfx.heads.entropy import log_softplus
 

@@ -10,34 +10,18 @@ Training objective (peladeau.md A.1, A.7), built by the task from `HeadOutput`:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from ddspfx.encoders.mlp import FCBlock
+from ddspfx.nn.mlp import FCBlock
 from ddspfx.heads.base import BaseDistribution, BaseParams, make_base
 from ddspfx.heads.entropy import sigmoid_log_det
 from ddspfx.heads.flows import make_flow
+from ddspfx.heads.head import HeadOutput, ParameterHead
 
 ENTROPY_METHODS = ("auto", "closed", "pairwise", "mc")
-
-
-@dataclass
-class HeadOutput:
-    """Training output of a probabilistic head.
-
-    samples: `(B, S, d)` reparameterized controls in (0, 1); S = K·n_samples for the full mixture
-        (one sample per component by default), else n_samples.
-    weights: `(B, S)` non-negative, summing to 1 over S: the weight of each sample's audio loss
-        (π_k / n_samples for the full mixture, with gradients; 1/S otherwise).
-    entropy: `(B,)` training estimate of H[q(v|e)] in nats, flow and sigmoid log-dets included.
-    """
-
-    samples: torch.Tensor
-    weights: torch.Tensor
-    entropy: torch.Tensor
 
 
 def _plain(node: Any) -> Any:
@@ -49,7 +33,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
-class ProbabilisticHead(nn.Module):
+class ProbabilisticHead(ParameterHead):
     """Embedding `(B, in_dim)` → q(v|e) over controls `(d = n_params)` in (0, 1).
 
     Args:
@@ -65,6 +49,8 @@ class ProbabilisticHead(nn.Module):
         context_dim: width of the flow context c = Swish(Linear(e)) (built only when L > 0).
         n_samples: training samples per example (per component for `mog_full`).
     """
+
+    probabilistic = True
 
     def __init__(
         self, in_dim: int, n_params: int, base: Mapping | BaseDistribution | None = None,
@@ -102,6 +88,9 @@ class ProbabilisticHead(nn.Module):
         else:
             h_base = self.base.entropy(p, self.entropy_method)
         return HeadOutput(v, weights, h_base + (weights * ladj).sum(-1))
+
+    def training_output(self, e: torch.Tensor) -> HeadOutput:
+        return self(e)
 
     def _sample_and_log_prob(self, e: torch.Tensor, p: BaseParams, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.base.rsample_at(p, self.base.sample_components(p, n))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -35,10 +37,12 @@ def check_pair(
 class PairLoss(nn.Module):
     """Base class: `loss(estimate, target)` = mean over the batch of `per_example(...)`.
 
-    Subclasses set `domain` ("audio" or "params") and implement `per_example`, returning `(batch,)`.
+    Subclasses implement `per_example`, returning `(batch,)`, and declare what they compare:
+    `domain = "audio"` (signals `(batch, samples)`, the default) or `"params"` (normalized controls
+    `(batch, n_params)`: the task passes the true controls instead of the target audio).
     """
 
-    domain = "audio"
+    domain: Literal["audio", "params"] = "audio"
 
     def per_example(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -14,11 +14,12 @@ from torch import nn
 
 from ddspfx.data.dx7 import load_presets
 from ddspfx.data.fm import fixed_fm_controls, sample_fm_controls
-from ddspfx.eval.metrics import param_mse, param_mse_min_over, si_sdr
-from ddspfx.eval.estimators import candidate_metrics
+from ddspfx.core.media import log_audio, posterior_scatter_figure, spectrogram_figure
+from ddspfx.core.metrics import MetricSpec
+from ddspfx.core.splits import FixedSplits
 from ddspfx.heads import HeadOutput
-from ddspfx.tasks.estimation import ControlEstimationTask
-from ddspfx.train.logging import log_audio, posterior_scatter_figure, spectrogram_figure
+from ddspfx.losses.metrics import param_mse, param_mse_min_over, si_sdr
+from ddspfx.tasks.estimation import PARAM_MSE, SI_SDR, ControlEstimationTask
 
 Batch = dict[str, torch.Tensor]
 
@@ -33,7 +34,7 @@ class FMTask(ControlEstimationTask):
         encoder: audio `(batch, samples)` → embedding `(batch, encoder.out_dim)`.
         head: a factory `head(in_dim, n_params)` (a Hydra partial) or a built module: a
             `SigmoidHead` (point estimate) or a `ProbabilisticHead` (distribution).
-        loss: a loss with `domain` "audio" (called on rendered audio) or "params" (on controls).
+        loss: a `PairLoss` with `domain` "audio" (on rendered audio) or "params" (on controls).
         data: `skew_levels`, `valid_size`, `valid_seed`, `test_size`, `test_seed`, and optionally
             `presets` (DX7 .syx cartridges: an extra test set of real voices).
         metrics: evaluation metrics {name: module with `per_example(estimate, target)`}; not saved
@@ -56,9 +57,9 @@ class FMTask(ControlEstimationTask):
     ):
         super().__init__()
         self.synth = synth
-        self.init_estimator(encoder, head, synth.n_params, beta)
-        self.loss = loss
+        self.init_estimator(encoder, head, synth.n_params, loss, beta)
         self.data = dict(data)
+        self.splits = FixedSplits(self.data, self._build_fixed)
         self._metrics = dict(metrics or {})
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
         self.branch_permutations = synth.branch_permutations()
@@ -88,12 +89,12 @@ class FMTask(ControlEstimationTask):
         """Σ_s w_s L(sample_s) averaged over the batch (the plain batch loss for one sample)."""
         b, s, d = out.samples.shape
         estimate = out.samples.reshape(b * s, d)
-        params = getattr(self.loss, "domain", "audio") == "params"
-        reference = (controls if params else target).repeat_interleave(s, 0)
-        return self.weighted_loss(out, estimate if params else self.render(estimate), reference)
+        if self.loss_on_controls:
+            return self.weighted_loss(out, estimate, controls.repeat_interleave(s, 0))
+        return self.weighted_loss(out, self.render(estimate), target.repeat_interleave(s, 0))
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
-        return self._fixed_batches("valid", batch_size)
+        return self.splits.batches("valid", batch_size)
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """`loss` is the audio loss alone, so that the drifting β cannot fool checkpoint selection."""
@@ -124,7 +125,7 @@ class FMTask(ControlEstimationTask):
 
     # --- evaluation ------------------------------------------------------------------------
     def test_sets(self, batch_size: int) -> dict[str, Iterable[Batch]]:
-        sets = {"test": self._fixed_batches("test", batch_size)}
+        sets = {"test": self.splits.batches("test", batch_size)}
         presets = self.data.get("presets")
         if presets:
             controls = load_presets(list(presets), self.synth.ratio_min, self.synth.ratio_max)
@@ -142,17 +143,26 @@ class FMTask(ControlEstimationTask):
         shape = (controls.shape[0], self.evaluation["n_samples"], controls.shape[1])
         uniform = torch.rand(shape, generator=generator).to(controls)
         if not self.probabilistic:  # a point estimate against one uniform draw
-            return {"model": self.metrics(self.head(embedding), controls, target), "random": self.metrics(uniform[:, 0], controls, target)}
+            point = self.head.mode(embedding)
+            return {"model": self.metrics(point, controls, target), "random": self.metrics(uniform[:, 0], controls, target)}
         samples, log_q = self.head.sample_and_log_prob(embedding, shape[1])
         map_estimate = self.head.mode(embedding, self.evaluation["map_samples"])
+        zeros = torch.zeros(shape[:2]).to(controls)
         return {
-            "model": self._candidates(samples, controls, target, generator, log_q, map_estimate),
-            "random": self._candidates(uniform, controls, target, generator, torch.zeros(shape[:2]).to(controls)),
+            "model": self.candidates(self.metrics, samples, controls, target, self.render, generator, log_q, map_estimate),
+            "random": self.candidates(self.metrics, uniform, controls, target, self.render, generator, zeros),
         }
 
-    def _candidates(self, samples, controls, target, generator, log_q=None, map_estimate=None):
-        best_of = self.evaluation["best_of"]
-        return candidate_metrics(self.metrics, samples, controls, target, self.render, best_of, log_q, map_estimate, generator)
+    def metric_specs(self) -> list[MetricSpec]:
+        base = [PARAM_MSE, MetricSpec("param_mse_perm", description="param_mse after the best of the equivalent orderings")]
+        base += [MetricSpec(name, description=f"{type(m).__name__} between the rendered estimate and the target") for name, m in self._metrics.items()]
+        return self.estimator_metric_specs([*base, SI_SDR])
+
+    def test_set_info(self) -> dict[str, dict]:
+        info = {"test": self.splits.info("test")}
+        if self.data.get("presets"):
+            info["presets"] = {"cartridges": [str(p) for p in self.data["presets"]]}
+        return info
 
     def metrics(self, estimate: torch.Tensor, controls: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example metrics of control estimates `(M, 9)` against the truth and its audio."""
@@ -170,7 +180,5 @@ class FMTask(ControlEstimationTask):
         """Parameter MSE after the best of the 6 orderings of the three modulator→carrier pairs."""
         return param_mse_min_over(estimate, controls, self.branch_permutations)
 
-    def _fixed_batches(self, split: str, batch_size: int) -> list[Batch]:
-        size, seed = int(self.data[f"{split}_size"]), int(self.data[f"{split}_seed"])
-        controls = fixed_fm_controls(size, seed, self.synth.n_params, self.data.get("skew_levels", True))
-        return [{"controls": chunk} for chunk in controls.split(batch_size)]
+    def _build_fixed(self, split: str, size: int, seed: int) -> Batch:
+        return {"controls": fixed_fm_controls(size, seed, self.synth.n_params, self.data.get("skew_levels", True))}

@@ -17,11 +17,12 @@ from torch import nn
 from ddspfx.dsp.dynamics import peak_normalize
 from ddspfx.effects.chain import FXChain
 from ddspfx.effects.registry import build_chain
-from ddspfx.eval.estimators import candidate_metrics
-from ddspfx.eval.metrics import param_mse, si_sdr
+from ddspfx.core.media import curves_figure, log_audio, spectrogram_figure
+from ddspfx.core.metrics import MetricSpec
+from ddspfx.core.splits import FixedSplits
 from ddspfx.heads import HeadOutput
-from ddspfx.tasks.estimation import ControlEstimationTask
-from ddspfx.train.logging import curves_figure, log_audio, spectrogram_figure
+from ddspfx.losses.metrics import param_mse, si_sdr
+from ddspfx.tasks.estimation import PARAM_MSE, SI_SDR, ControlEstimationTask
 
 Batch = dict[str, torch.Tensor]
 ChainSpec = str | Sequence[str] | FXChain
@@ -92,9 +93,8 @@ class MasteringTask(ControlEstimationTask):
         self.sfx = make_chain(sfx, self.sample_rate, {**fx_options, **synthesis}, normalize["sfx"])
         self.afx = make_chain(afx, self.sample_rate, fx_options, normalize["afx"])
         self.same_chains = self.sfx.param_names == self.afx.param_names
-        self.init_estimator(encoder, head, self.afx.n_params, beta)
-        self.loss = loss
-        if getattr(loss, "domain", "audio") == "params" and not self.same_chains:
+        self.init_estimator(encoder, head, self.afx.n_params, loss, beta)
+        if self.loss_on_controls and not self.same_chains:
             raise ValueError(
                 "MasteringTask: a parameter loss needs the analysis chain to equal the synthesis chain; "
                 f"got sfx {self.sfx.param_names} and afx {self.afx.param_names}. Use an audio loss (loss=mel)."
@@ -111,7 +111,7 @@ class MasteringTask(ControlEstimationTask):
                 f"MasteringTask: evaluation.best_of ({self.evaluation['best_of']}) must lie in "
                 f"2..evaluation.n_samples ({self.evaluation['n_samples']})"
             )
-        self._fixed: dict[str, Batch] = {}
+        self.splits = FixedSplits(self.data, self._build_fixed)
 
     # --- model -----------------------------------------------------------------------------
     def render_target(self, dry: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
@@ -140,7 +140,7 @@ class MasteringTask(ControlEstimationTask):
         """Σ_s w_s L(sample_s), averaged over the batch."""
         b, s, d = out.samples.shape
         estimate = out.samples.reshape(b * s, d)
-        if getattr(self.loss, "domain", "audio") == "params":
+        if self.loss_on_controls:
             estimate_, reference = estimate, controls.repeat_interleave(s, 0)
         else:
             rendered = self.afx(dry.repeat_interleave(s, 0), estimate)
@@ -148,7 +148,7 @@ class MasteringTask(ControlEstimationTask):
         return self.weighted_loss(out, estimate_, reference)
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
-        return self._fixed_batches("valid", batch_size)
+        return self.splits.batches("valid", batch_size)
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """`loss` is the training loss without the entropy term (checkpoints are chosen on it)."""
@@ -161,7 +161,16 @@ class MasteringTask(ControlEstimationTask):
 
     # --- evaluation ------------------------------------------------------------------------
     def test_sets(self, batch_size: int) -> dict[str, Iterable[Batch]]:
-        return {"test": self._fixed_batches("test", batch_size)}
+        return {"test": self.splits.batches("test", batch_size)}
+
+    def test_set_info(self) -> dict[str, dict]:
+        return {"test": self.splits.info("test")}
+
+    def metric_specs(self) -> list[MetricSpec]:
+        base = [PARAM_MSE] if self.same_chains else []
+        base += [MetricSpec(name, description=f"{type(m).__name__} on standardized audio") for name, m in self._metrics.items()]
+        base += [MetricSpec("mse", description="waveform MSE on standardized audio"), SI_SDR]
+        return self.estimator_metric_specs(base)
 
     def evaluate_batch(self, batch: Batch, generator: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
         """Per-example metrics `(batch,)` of the model, of uniformly random controls and of the
@@ -174,7 +183,7 @@ class MasteringTask(ControlEstimationTask):
         uniform = torch.rand(shape, generator=generator).to(dry)
         results = {"none": self.audio_metrics(dry, wet)}
         if not self.probabilistic:
-            results["model"] = self.metrics(self.head(embedding), controls, pair)
+            results["model"] = self.metrics(self.head.mode(embedding), controls, pair)
             results["random"] = self.metrics(uniform[:, 0], controls, pair)
             return dict(sorted(results.items(), key=lambda kv: kv[0] != "model"))
         samples, log_q = self.head.sample_and_log_prob(embedding, shape[1])
@@ -183,11 +192,8 @@ class MasteringTask(ControlEstimationTask):
         def render(estimate):  # a (dry, rendered) pair, the reference of the consistency scores
             return torch.stack([dry, self.afx(dry, estimate)], dim=1)
 
-        best_of = self.evaluation["best_of"]
-        results["model"] = candidate_metrics(self.metrics, samples, controls, pair, render, best_of, log_q, map_estimate, generator)
-        results["random"] = candidate_metrics(
-            self.metrics, uniform, controls, pair, render, best_of, torch.zeros(shape[:2]).to(dry), None, generator
-        )
+        results["model"] = self.candidates(self.metrics, samples, controls, pair, render, generator, log_q, map_estimate)
+        results["random"] = self.candidates(self.metrics, uniform, controls, pair, render, generator, torch.zeros(shape[:2]).to(dry))
         return dict(sorted(results.items(), key=lambda kv: kv[0] != "model"))
 
     def metrics(self, estimate: torch.Tensor, controls: torch.Tensor, pair: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -205,14 +211,10 @@ class MasteringTask(ControlEstimationTask):
         out["si_sdr"] = si_sdr(estimate, target)
         return out
 
-    def _fixed_batches(self, split: str, batch_size: int) -> list[Batch]:
-        if split not in self._fixed:
-            size, seed = int(self.data[f"{split}_size"]), int(self.data[f"{split}_seed"])
-            dry = peak_normalize(self.sources[split].fixed_crops(size, seed))
-            controls = torch.rand(size, self.sfx.n_params, generator=torch.Generator().manual_seed(seed + 1))
-            self._fixed[split] = {"dry": dry, "controls": controls}
-        fixed = self._fixed[split]
-        return [{"dry": d, "controls": c} for d, c in zip(fixed["dry"].split(batch_size), fixed["controls"].split(batch_size))]
+    def _build_fixed(self, split: str, size: int, seed: int) -> Batch:
+        dry = peak_normalize(self.sources[split].fixed_crops(size, seed))
+        controls = torch.rand(size, self.sfx.n_params, generator=torch.Generator().manual_seed(seed + 1))
+        return {"dry": dry, "controls": controls}
 
     # --- TensorBoard -----------------------------------------------------------------------
     def log_media(self, writer, batch: Batch, step: int, n_examples: int = 2) -> None:

@@ -1,6 +1,6 @@
 """Training: the Trainer, checkpoints, DDP set-up, seeding and TensorBoard helpers."""
 
-from ddspfx.train.checkpoint import (
+from ddspfx.core.checkpoint import (
     CheckpointError,
     checkpoint_path,
     find_checkpoint,
@@ -8,7 +8,7 @@ from ddspfx.train.checkpoint import (
     save_checkpoint,
 )
 from ddspfx.train.distributed import cleanup, init_distributed, is_main_process
-from ddspfx.train.logging import log_audio, log_figure, spectrogram_figure
+from ddspfx.core.media import log_audio, log_figure, spectrogram_figure
 from ddspfx.train.seeding import seed_everything
 from ddspfx.train.trainer import Trainer, TrainerConfig
 

@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from ddspfx.train import distributed as D
 from ddspfx.train.seeding import seed_everything
-from ddspfx.train.trainer import Trainer, resolve_device
+from ddspfx.core.devices import resolve_device
+from ddspfx.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ddspfx.tasks.base import Task, batch_to
+from ddspfx.core.devices import resolve_device
+from ddspfx.core.task import Task, batch_to
 from ddspfx.train import distributed as D
-from ddspfx.train.checkpoint import FORMAT_VERSION, checkpoint_path, load_checkpoint, save_checkpoint
+from ddspfx.core.checkpoint import FORMAT_VERSION, checkpoint_path, load_checkpoint, save_checkpoint
 from ddspfx.train.logging import create_writer, log_scalars
 from ddspfx.train.seeding import (
     get_rng_state,
@@ -147,30 +148,6 @@ def build_from_spec(spec: Any, arg: Any, what: str) -> Any:
     return spec(arg)
 
 
-def resolve_device(spec: str, world_size: int = 1, local_rank: int = 0) -> torch.device:
-    """`trainer.device` → torch.device. auto = cuda if available else cpu; under DDP a CUDA
-    device is always `cuda:LOCAL_RANK`."""
-    spec = str(spec).strip().lower()
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(spec)
-    except RuntimeError as e:
-        raise ValueError(f"trainer.device={spec!r} is not a device (auto, cpu, cuda, cuda:N)") from e
-    if device.type != "cuda":
-        return device
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={spec} but CUDA is not available; use auto or cpu")
-    if world_size > 1:
-        if device.index not in (None, local_rank):
-            warnings.warn(f"trainer.device={spec} ignored under DDP: using cuda:{local_rank}")
-        return torch.device("cuda", local_rank)
-    index = torch.cuda.current_device() if device.index is None else device.index
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"trainer.device={spec} but only {torch.cuda.device_count()} GPU(s)")
-    return torch.device("cuda", index)
-
-
 def local_batch_size(global_batch: int, world_size: int) -> int:
     """The batch each process draws: `global_batch / world_size` (must divide exactly)."""
     if global_batch % world_size:
@@ -200,7 +177,7 @@ def valid_tag(key: str) -> str:
 
 
 class Trainer:
-    """Trains a `Task` (see `ddspfx.tasks.base`) as configured by the `trainer` config node.
+    """Trains a `Task` (see `ddspfx.core.task`) as configured by the `trainer` config node.
 
     task: the model, not yet on its device (the Trainer moves it; after `fit` it holds the
     final weights on that device). cfg: `TrainerConfig`, DictConfig or dict. run_dir: the
@@ -522,7 +499,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def _state(self) -> dict[str, Any]:
-        """Checkpoint dict (keys documented in `ddspfx.train.checkpoint`); a collective call."""
+        """Checkpoint dict (keys documented in `ddspfx.core.checkpoint`); a collective call."""
         rng = D.all_gather_objects(get_rng_state(self.generator, self._cuda()))
         return {
             "task": self.task.state_dict(),

@@ -7,7 +7,7 @@ import torch
 
 from ddspfx.effects import proxy as proxy_module
 from ddspfx.effects.proxy import HybridCompressor, ProxyCompressor, ProxyTCN
-from ddspfx.train.checkpoint import CheckpointError, save_checkpoint
+from ddspfx.core.checkpoint import CheckpointError, save_checkpoint
 
 SR = 16000
 TINY = dict(n_blocks=3, kernel_size=3, dilation_growth=4, channels=4)  # receptive field 1 + 2·21 = 43

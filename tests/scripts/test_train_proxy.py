@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ddspfx.effects.proxy import ProxyCompressor
-from ddspfx.train.checkpoint import load_checkpoint
+from ddspfx.core.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_proxy.py"

@@ -1,11 +1,12 @@
 """ControlEstimationTask: head set-up, the β-weighted entropy term and the weighted loss."""
 
+import pytest
 import torch
 from torch import nn
 
 from ddspfx.heads import HeadOutput, ProbabilisticHead, SigmoidHead
 from ddspfx.losses import ParamMSE
-from ddspfx.tasks.estimation import ControlEstimationTask
+from ddspfx.tasks.estimation import SI_SDR, ControlEstimationTask
 
 
 class Identity(nn.Module):
@@ -17,8 +18,7 @@ class Identity(nn.Module):
 
 def make(head, beta=None):
     task = ControlEstimationTask()
-    task.init_estimator(Identity(), head, 3, beta)
-    task.loss = ParamMSE()
+    task.init_estimator(Identity(), head, 3, ParamMSE(), beta)
     return task
 
 
@@ -53,3 +53,22 @@ def test_weighted_loss_weights_each_candidate():
     out = HeadOutput(candidates, torch.tensor([[0.25, 0.75], [0.5, 0.5]]), torch.zeros(2))
     value = task.weighted_loss(out, candidates.reshape(4, 3), target.repeat_interleave(2, 0))
     assert torch.isclose(value, torch.tensor((0.25 * 1 + 0.5 * 4) / 2))
+
+
+def test_head_and_loss_types_are_checked():
+    task = ControlEstimationTask()
+    with pytest.raises(TypeError, match="ParameterHead"):
+        task.init_estimator(Identity(), nn.Linear(4, 3), 3, ParamMSE(), None)
+    with pytest.raises(TypeError, match="PairLoss"):
+        task.init_estimator(Identity(), lambda d, n: SigmoidHead(d, n), 3, nn.MSELoss(), None)
+
+
+def test_a_distribution_declares_its_derived_metrics():
+    head = ProbabilisticHead(4, 3, base={"type": "gaussian"}, flow={"type": "dsf", "length": 0})
+    task = make(head)
+    task.evaluation = {"best_of": 3}
+    names = [s.name for s in task.estimator_metric_specs([SI_SDR])]
+    assert names[:4] == ["si_sdr", "best_of_1/si_sdr", "best_of_2/si_sdr", "best_of_3/si_sdr"]
+    specs = {s.name: s for s in task.estimator_metric_specs([SI_SDR])}
+    assert specs["map/si_sdr"].higher_is_better and specs["h_kl"].higher_is_better is None
+    assert [s.name for s in make(lambda d, n: SigmoidHead(d, n)).estimator_metric_specs([SI_SDR])] == ["si_sdr"]

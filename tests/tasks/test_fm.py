@@ -151,3 +151,14 @@ def test_sample_and_map_from_audio():
         best = task.map_estimate(audio, 50)
     assert samples.shape == (2, 5, 9) and ((samples > 0) & (samples < 1)).all()
     assert best.shape == (2, 9)
+
+
+@pytest.mark.parametrize("head", [SigmoidHead, MOG_FLOW], ids=["point", "distribution"])
+def test_every_evaluated_metric_is_declared(head):
+    task = make_task(head=head).eval()
+    declared = {spec.name for spec in task.metric_specs()}
+    scores = evaluate_one_batch(task)
+    for estimator, metrics in scores.items():
+        assert set(metrics) <= declared, (estimator, set(metrics) - declared)
+    assert {s.name: s for s in task.metric_specs()}["si_sdr"].higher_is_better
+    assert task.test_set_info() == {"test": {"size": 6, "seed": 2}}

@@ -131,3 +131,17 @@ def test_log_media_writes_audio_and_figures(tmp_path):
     events.Reload()
     assert {"audio/dry_0", "audio/target_1", "audio/estimate_1"} <= set(events.Tags()["audio"])
     assert {"figure/spectrogram", "figure/eq_response", "figure/compressor_curve"} <= set(events.Tags()["images"])
+
+
+@pytest.mark.parametrize("probabilistic", [False, True], ids=["point", "distribution"])
+def test_every_evaluated_metric_is_declared(probabilistic):
+    head = (lambda d, n: ProbabilisticHead(d, n, base={"type": "gaussian"}, flow={"type": "dsf", "length": 0})) if probabilistic else None
+    task = make_task("peq", head=head, metrics={"mel": LogMelLoss(RATE, n_fft=512, hop=128)},
+                     evaluation={"best_of": 2, "n_samples": 3, "map_samples": 4}).eval()
+    declared = {spec.name for spec in task.metric_specs()}
+    with torch.no_grad():
+        scores = task.evaluate_batch(next(iter(task.test_sets(4)["test"])), torch.Generator().manual_seed(0))
+    assert set(scores) == {"model", "random", "none"}
+    for estimator, metrics in scores.items():
+        assert set(metrics) <= declared, (estimator, set(metrics) - declared)
+    assert task.test_set_info()["test"]["size"] == 4

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from ddspfx.train.checkpoint import load_checkpoint, save_checkpoint
+from ddspfx.core.checkpoint import load_checkpoint, save_checkpoint
 from ddspfx.train.seeding import get_rng_state, make_generator, preserve_rng, seed_everything, set_rng_state
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ddspfx.train import Trainer, load_checkpoint, seed_everything
-from ddspfx.train.trainer import local_batch_size, resolve_device
+from ddspfx.core.devices import resolve_device
+from ddspfx.train.trainer import local_batch_size
 from tests.train.toy_task import ToyRegression, draw_batch, mse_grad, tb_scalars, toy_config
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddspfx.tasks.base import Task
+from ddspfx.core.task import Task
 
 VALID_SEED = 999
 W_SEED = 1234

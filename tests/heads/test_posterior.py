@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from ddspfx.eval.posterior import best_of_n, kozachenko_leonenko_entropy, mmd2, uniform_log_density
+from ddspfx.heads.posterior import best_of_n, kozachenko_leonenko_entropy, mmd2, uniform_log_density
 
 
 @pytest.mark.parametrize("higher_is_better", [False, True])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddspfx.train.checkpoint import (
+from ddspfx.core.checkpoint import (
     CheckpointError,
     checkpoint_path,
     find_checkpoint,

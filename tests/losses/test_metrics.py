@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddspfx.eval.metrics import param_mse, param_mse_min_over, si_sdr
+from ddspfx.losses.metrics import param_mse, param_mse_min_over, si_sdr
 
 
 def test_si_sdr_closed_form():

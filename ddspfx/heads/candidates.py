@@ -13,8 +13,7 @@ from typing import Callable
 
 import torch
 
-from ddspfx.eval.metrics import HIGHER_IS_BETTER
-from ddspfx.eval.posterior import best_of_n, kozachenko_leonenko_entropy, mmd2
+from ddspfx.heads.posterior import best_of_n, kozachenko_leonenko_entropy, mmd2
 
 Scores = dict[str, torch.Tensor]
 # score(estimate controls (M, d), true controls (M, d), target audio (M, samples)) → {metric: (M,)}
@@ -38,6 +37,7 @@ def candidate_metrics(
     log_q: torch.Tensor | None = None,
     map_estimate: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    higher_is_better: Callable[[str], bool] = lambda name: False,
 ) -> Scores:
     """All per-example metrics `(B,)` of one estimator.
 
@@ -50,11 +50,12 @@ def candidate_metrics(
         log_q: `(B, K)` log-densities of the samples (nats), for H_MC; None to skip it.
         map_estimate: `(B, d)` mode estimate, scored under `map/…`; None to skip it.
         generator: for the uniform reference samples of MMD².
+        higher_is_better: metric name → whether the best of N is the largest value.
     """
     scores = score_samples(score, samples[:, :best_of], truth, target)
     out = {name: values[:, 0] for name, values in scores.items()}
     for name, values in scores.items():
-        for n, best in best_of_n(values, range(1, best_of + 1), name in HIGHER_IS_BETTER).items():
+        for n, best in best_of_n(values, range(1, best_of + 1), higher_is_better(name)).items():
             out[f"best_of_{n}/{name}"] = best
     first, second = samples[:, 0], samples[:, 1]
     for name, values in score(second, first, render(first)).items():

@@ -1,12 +1,13 @@
-"""Per-example evaluation metrics; every function returns a `(batch,)` tensor."""
+"""Per-example evaluation metrics; every function returns a `(batch,)` tensor.
+
+Their directions (SI-SDR: higher is better) are declared by the tasks that report them
+(`ddspfx.core.metrics.MetricSpec`)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
-
-HIGHER_IS_BETTER = frozenset({"si_sdr"})  # metric names (after any "…/" prefix) where higher is better
 
 
 def si_sdr(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

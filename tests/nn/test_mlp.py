@@ -1,6 +1,6 @@
 import torch
 
-from ddspfx.encoders import ResBlock, Swish
+from ddspfx.nn.mlp import ResBlock, Swish
 
 
 def test_swish_closed_form():

@@ -1,4 +1,4 @@
-"""TensorBoard helpers: spectrogram figures and audio."""
+"""TensorBoard media: spectrogram figures and audio."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from ddspfx.train.logging import (
-    create_writer,
+from ddspfx.core.media import (
     log_audio,
     log_figure,
     log_magnitude_db,
     prepare_audio,
     spectrogram_figure,
 )
+from ddspfx.train.logging import create_writer
 
 SR = 16000
 
@@ -88,7 +88,7 @@ def test_writes_audio_and_figure_events(tmp_path):
 
 
 def test_posterior_scatter_figure_marks_the_truth():
-    from ddspfx.train.logging import posterior_scatter_figure
+    from ddspfx.core.media import posterior_scatter_figure
 
     samples = torch.rand(50, 4)
     truth = torch.tensor([0.1, 0.2, 0.3, 0.4])
@@ -102,7 +102,7 @@ def test_posterior_scatter_figure_marks_the_truth():
 
 
 def test_curves_figure_draws_each_curve_with_its_label():
-    from ddspfx.train.logging import curves_figure
+    from ddspfx.core.media import curves_figure
 
     x = torch.logspace(1, 4, 50)
     figure = curves_figure(x, {"true": torch.zeros(50), "estimate": np.ones(50), "identity": x}, "f (Hz)", "dB", log_x=True)

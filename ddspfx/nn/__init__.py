@@ -1,0 +1,6 @@
+"""Network layers shared by several families (encoders, heads, neural processors)."""
+
+from ddspfx.nn.blocks import LinearBNPReLU, linear_bn_prelu_stack
+from ddspfx.nn.mlp import FCBlock, ResBlock, ResMLP, Swish
+
+__all__ = ["FCBlock", "LinearBNPReLU", "ResBlock", "ResMLP", "Swish", "linear_bn_prelu_stack"]
