@@ -1,7 +1,16 @@
 """Evaluate a training run on its fixed test sets and write <run>/metrics.json.
 
     python evaluate.py run=outputs/fm/default/<date>_<time> [checkpoint=best|last|auto]
-    python evaluate.py run=<run dir> 'data.presets=[rom1a.syx,rom1b.syx]' data.test_size=1000
+    python evaluate.py run=<run dir> data.test_size=100     # → <run>/metrics_test_size-100.json
+    python evaluate.py run=<run dir> checkpoint=last         # → <run>/metrics_checkpoint-last.json
+
+(conf/evaluate.yaml: `data` entries are merged into the run's data config, e.g. the FM task's
+`presets` cartridges; `overrides` into its whole config.)
+
+With the default settings (checkpoint=auto, no data.* or overrides.*, seed=0) the results go to
+<run>/metrics.json; any other settings write <run>/metrics_<settings>.json beside it, so the full
+evaluation is never overwritten. The file records the metric declarations ("_metrics") and how the
+numbers were made ("_run": checkpoint, run status, test sets, settings, comparability).
 """
 
 from __future__ import annotations
@@ -12,27 +21,42 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ddspfx.eval.runner import NotARunError, evaluate_task, format_table, load_task, save_metrics
 from ddspfx.core.checkpoint import CheckpointError
+from ddspfx.eval.runner import NotARunError, evaluate_run, format_table
+
+
+def _container(node) -> dict:
+    if node is None:
+        return {}
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(cfg.run)
-    overrides = OmegaConf.to_container(cfg.overrides) if cfg.overrides else {}
-    data = {key: value for key, value in OmegaConf.to_container(cfg.data).items() if value is not None}
-    if data:
-        overrides = OmegaConf.merge(overrides, {"data": data})
     try:
-        task, ckpt = load_task(run_dir, cfg.checkpoint, cfg.device, overrides)
+        result = evaluate_run(
+            str(cfg.run),  # recorded as given
+            checkpoint=cfg.get("checkpoint", "auto"),
+            device=cfg.get("device", "auto"),
+            batch_size=cfg.get("batch_size", 250),
+            seed=cfg.get("seed", 0),
+            data=_container(cfg.get("data")),
+            overrides=_container(cfg.get("overrides")),
+            progress=cfg.get("progress", True),
+        )
     except (NotARunError, CheckpointError) as error:
         print(f"evaluate.py: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"Evaluating {ckpt}")
-    metrics = evaluate_task(task, cfg.batch_size, cfg.seed)
-    save_metrics(metrics, run_dir / "metrics.json")
-    print(format_table(metrics))
-    print(f"\nWrote {run_dir / 'metrics.json'}")
+    run = result.document["_run"]
+    print(f"Evaluated {result.loaded.checkpoint} (step {run['step']}, run {run['status']})")
+    print(format_table(result.metrics, result.specs))
+    if run["not_comparable"]:
+        print(f"\nNot comparable with full runs (results tables leave it out): {'; '.join(run['not_comparable'])}")
+    if run["default_settings"]:
+        print(f"\nWrote {result.path}")
+    else:
+        print(f"\nWrote {result.path} (non-default settings: {run['settings']}; {run_dir / 'metrics.json'} is left as it was)")
 
 
 if __name__ == "__main__":

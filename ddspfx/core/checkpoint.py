@@ -6,17 +6,40 @@ a run is stopped) and `best.pt` (when the validation loss improves). Both are di
     "task"        the task's `state_dict()` (DDP unwrapped): restore a model with
                   `task.load_state_dict(load_checkpoint(path)["task"])`
     "optimizer"   the optimizer's `state_dict()`
-    "scheduler"   the LR scheduler's `state_dict()`, or None without scheduler
+    "scheduler"   the LR scheduler's `state_dict()`, or None without scheduler; with members, a
+                  list of M {"scheduler": state_dict, "groups": param groups it drives}
     "step"        training steps done in the whole run (skipped non-finite steps included)
     "epoch"       the epoch to run next, counted from 0 (== epochs done when "epoch_step" is 0)
     "epoch_step"  steps of that epoch already done (0 at an epoch boundary)
-    "best"        best validation loss so far (float, inf before the first validation)
-    "valid"       the latest validation metrics, {name: float} ({} before the first validation)
-    "nonfinite"   non-finite steps in a row at the time of saving
+    "best"        best validation loss so far (float, inf before the first validation); with
+                  members, the mean over members of their best (inf until every member has one)
+    "valid"       the latest validation metrics, {name: float} ({} before the first validation);
+                  with members, means over the members
+    "nonfinite"   non-finite steps in a row at the time of saving (with members, the fewest of
+                  any member)
     "rng"         one RNG snapshot per rank (see `ddspfx.train.seeding.get_rng_state`)
     "world_size"  number of processes that trained
     "config"      the trainer config as plain containers
     "version"     format version of this dict (1)
+
+A task with `members = M > 1` (M independent models, every trainable parameter `(M, …)`) adds
+"members", and its `best.pt` is a composite: in "task", member m's slice of every trainable
+parameter is from member m's own best epoch (members without a finite validation loss yet keep
+their weights at the time of saving; buffers are those at the time of saving).
+
+    "members"     {"count": M,
+                   "lr": (M, G) float64, every member's learning rate per param group,
+                   "best": (M,) float64, every member's best validation loss (inf: none yet),
+                   "best_epoch": (M,) int64, the epoch of it, counted from 0 (-1: none yet),
+                   "best_weights": {parameter name: (M, …)} the best slices (what best.pt's
+                       "task" holds for the trainable parameters),
+                   "nonfinite": (M,) int64, non-finite steps in a row per member,
+                   "valid": {name: (M,) float64}, the latest per-member validation values,
+                   "grad_norm": (M,) float64, the latest per-member gradient norms,
+                   "optimizer": {"scalars": {param index: {key: (M,) float64}}, "fresh": (M,)
+                       bool}, the per-member values of the optimizer's scalar state (Adam's
+                       "step"; the one in "optimizer" is not meaningful) and the members whose
+                       optimizer state was never created}
 
 Everything in it is a tensor or a plain container, so `torch.load(weights_only=True)` reads it.
 """

@@ -30,8 +30,6 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ddspfx.synths.fm import FMSynth
-
 N_VOICES = 32
 N_OPERATORS = 6
 VOICE_BYTES = 128
@@ -337,26 +335,33 @@ def ddx7_56_rejection(voice: Voice, ratio_min: float = 0.5, ratio_max: float = 1
     return None
 
 
+PHYSICAL_NAMES = tuple(f"level_{n}" for n in range(1, N_OPERATORS + 1)) + tuple(f"ratio_{n}" for n in MODULATORS)
+
+
 def _ddx7_56_physical(voices: Sequence[Voice], ratio_min: float, ratio_max: float) -> dict[str, torch.Tensor]:
-    """Physical FMSynth parameters: levels 0–99 of ops 1–6, ratios of ops 2/4/6 clamped to the range."""
+    """Physical FMSynth parameters, each `(n_voices,)` float32: levels 0–99 of ops 1–6, and the
+    ratios of ops 2/4/6 clamped into [ratio_min, ratio_max]."""
     physical = {}
     for n in range(1, N_OPERATORS + 1):
-        physical[f"level_{n}"] = torch.tensor([float(v.operator(n).output_level) for v in voices], dtype=torch.float64)
+        physical[f"level_{n}"] = torch.tensor([float(v.operator(n).output_level) for v in voices])
     for n in MODULATORS:
         ratios = [min(max(v.operator(n).ratio, ratio_min), ratio_max) for v in voices]
         physical[f"ratio_{n}"] = torch.tensor(ratios, dtype=torch.float64)
-    return physical
+    return {name: physical[name].float() for name in PHYSICAL_NAMES}
 
 
 @dataclass(frozen=True, eq=False)
 class PresetSelection:
     """Result of `select_ddx7_56`.
 
-    controls: `(n_kept, 9)` float32 in [0, 1] (FMSynth order). kept: indices of the kept voices in
-    the input, in order (row i of controls is voice kept[i]). rejected: {index: "category: detail"}.
+    physical: the kept voices' parameters named as FMSynth's, each `(n_kept,)` float32:
+    `level_1`…`level_6` (DX7 output levels 0–99, 0 for switched-off operators) and `ratio_2`,
+    `ratio_4`, `ratio_6` (clamped into [ratio_min, ratio_max]); `FMSynth.normalize(**physical)`
+    gives its controls. kept: indices of the kept voices in the input, in order (element i of each
+    value is voice kept[i]). rejected: {index: "category: detail"}.
     """
 
-    controls: torch.Tensor
+    physical: dict[str, torch.Tensor]
     kept: tuple[int, ...]
     rejected: dict[int, str]
 
@@ -366,33 +371,35 @@ class PresetSelection:
 
 
 def select_ddx7_56(voices: Sequence[Voice], ratio_min: float = 0.5, ratio_max: float = 10.0) -> PresetSelection:
-    """Keep the voices the ddx7_56 FMSynth can play and convert them to its normalized controls.
+    """Keep the voices the ddx7_56 FMSynth can play and convert them to its physical parameters.
 
-    Levels are output_level/99 (0 for switched-off operators), modulator ratios are log-normalized
-    over [ratio_min, ratio_max] with FMSynth's ParamSpecs (an off modulator's ratio is clamped into
-    the range first). Voices whose 9-vector equals an earlier kept one are rejected as duplicates.
+    Levels are the operators' output levels (0 for switched-off operators), modulator ratios are
+    clamped into [ratio_min, ratio_max] (only an off modulator can lie outside). Voices whose
+    9 parameters equal an earlier kept one's are rejected as duplicates.
     """
-    synth = FMSynth(ratio_min=ratio_min, ratio_max=ratio_max)
     rejected = {i: r for i, v in enumerate(voices) if (r := ddx7_56_rejection(v, ratio_min, ratio_max))}
     playable = [i for i in range(len(voices)) if i not in rejected]
     physical = _ddx7_56_physical([voices[i] for i in playable], ratio_min, ratio_max)
-    controls = synth.normalize(**physical).clamp(0.0, 1.0).float() if playable else torch.zeros(0, synth.n_params)
+    rows = torch.stack(list(physical.values()), dim=1) if playable else torch.zeros(0, len(PHYSICAL_NAMES))
     first: dict[tuple[float, ...], int] = {}
-    rows = []
+    keep = []
     for row, i in enumerate(playable):
-        key = tuple(controls[row].tolist())
+        key = tuple(rows[row].tolist())
         if key in first:
             rejected[i] = f"duplicate: of voice {first[key]}"
         else:
             first[key] = i
-            rows.append(row)
-    kept = tuple(playable[r] for r in rows)
-    return PresetSelection(controls[rows], kept, dict(sorted(rejected.items())))
+            keep.append(row)
+    kept = tuple(playable[r] for r in keep)
+    return PresetSelection({k: v[keep] for k, v in physical.items()}, kept, dict(sorted(rejected.items())))
 
 
-def ddx7_56_controls(voices: Sequence[Voice], ratio_min: float = 0.5, ratio_max: float = 10.0) -> torch.Tensor:
-    """`(n_kept, 9)` controls of the playable, de-duplicated voices (see `select_ddx7_56`)."""
-    return select_ddx7_56(voices, ratio_min, ratio_max).controls
+def ddx7_56_physical(
+    voices: Sequence[Voice], ratio_min: float = 0.5, ratio_max: float = 10.0
+) -> dict[str, torch.Tensor]:
+    """FMSynth's physical parameters, each `(n_kept,)`, of the playable, de-duplicated voices
+    (see `select_ddx7_56`)."""
+    return select_ddx7_56(voices, ratio_min, ratio_max).physical
 
 
 def _syx_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -422,9 +429,11 @@ def load_presets(
     ratio_min: float = 0.5,
     ratio_max: float = 10.0,
     skip_invalid: bool = False,
-) -> torch.Tensor:
-    """Read DX7 cartridges and return the ddx7_56 controls `(n_kept, 9)` of all playable voices.
+) -> dict[str, torch.Tensor]:
+    """Read DX7 cartridges and return the ddx7_56 physical parameters of all playable voices.
 
+    The result is named as FMSynth's parameters, each `(n_kept,)` float32 (see `PresetSelection`):
+    `FMSynth.normalize(**load_presets(...))` gives the controls `(n_kept, 9)`.
     Duplicates are removed across files (the first occurrence is kept). Warns with the number
     kept of the number read and the rejection counts; raises ValueError if none is playable.
     A malformed file raises, or is skipped with a warning if `skip_invalid`.
@@ -441,4 +450,4 @@ def load_presets(
     if not selection.kept:
         raise ValueError(f"load_presets: no playable preset: {summary}; files: {[str(f) for f in files]}")
     warnings.warn(f"load_presets: kept {summary}", stacklevel=2)
-    return selection.controls
+    return selection.physical

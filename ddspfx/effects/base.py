@@ -68,6 +68,9 @@ class Effect(ParamsMixin, nn.Module):
 
     Shapes: audio `(batch, samples)`, controls `(batch, n_params)` in [0, 1] (clamped; NaN raises)
     → audio `(batch, samples)`. An effect with no parameters takes `controls` of shape `(batch, 0)`.
+
+    Optional capabilities, None unless a subclass can compute them: `magnitude_response_db`
+    (linear filters such as the EQs) and `static_curve` (compressors).
     """
 
     sample_rate: float
@@ -82,6 +85,17 @@ class Effect(ParamsMixin, nn.Module):
                 f"{type(self).__name__}: batch sizes differ: audio {audio.shape[0]}, controls {controls.shape[0]}"
             )
         return self.process(audio, **self.denormalize(controls))
+
+    def magnitude_response_db(self, controls: torch.Tensor, freqs_hz: torch.Tensor) -> torch.Tensor | None:
+        """Magnitude response in dB at `freqs_hz` `(n_freqs,)` Hz for controls `(batch, n_params)`
+        → `(batch, n_freqs)`; None for an effect that is not a linear filter (the default)."""
+        return None
+
+    def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor | None:
+        """Steady-state output level in dB for constant input levels `levels_db` `(n_levels,)` or
+        `(batch, n_levels)` dB and controls `(batch, n_params)` → `(batch, n_levels)`; None for an
+        effect without such a curve (the default)."""
+        return None
 
     def extra_repr(self) -> str:
         return f"sample_rate={self.sample_rate}, params={self.param_names}"

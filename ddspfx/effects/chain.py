@@ -67,7 +67,8 @@ class FXChain(ParamsMixin, nn.Module):
     Args:
         effects: ordered mapping name → effect, or a list of effects (named after their class,
             lower case) or of `(name, effect)` pairs; repeated list names become `name_1`, `name_2`, …
-            Any module with the effect contract (`params`, `forward(audio, controls)`) can be a
+            Any module with the effect contract (`params`, `forward(audio, controls)` and the
+            optional capabilities `magnitude_response_db`, `static_curve` of `Effect`) can be a
             member, another FXChain included. All members must share one `sample_rate`.
         normalize: `"peak"` (default) divides the input of every member by its peak after the DC
             removal; None only removes the DC.
@@ -127,6 +128,29 @@ class FXChain(ParamsMixin, nn.Module):
         if self.input_norm == "peak":
             audio = peak_normalize(audio)
         return audio
+
+    def magnitude_response_db(self, controls: torch.Tensor, freqs_hz: torch.Tensor) -> torch.Tensor | None:
+        """Summed magnitude response in dB of the members that have one (the EQs), at `freqs_hz`
+        `(n_freqs,)` Hz → `(batch, n_freqs)`; None if no member has one.
+
+        Only the members' own responses: the chain's DC removal and peak normalization are left out.
+        """
+        responses = [
+            response
+            for fx, member_controls in zip(self.effects.values(), self.split(controls))
+            if (response := fx.magnitude_response_db(member_controls, freqs_hz.to(member_controls))) is not None
+        ]
+        return torch.stack(responses).sum(0) if responses else None
+
+    def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor | None:
+        """Static curve (output level in dB) `(batch, n_levels)` of the first member that has one
+        (a compressor), for input levels `levels_db` `(n_levels,)` or `(batch, n_levels)` dB; None
+        if no member has one."""
+        for fx, member_controls in zip(self.effects.values(), self.split(controls)):
+            curve = fx.static_curve(member_controls, levels_db.to(member_controls))
+            if curve is not None:
+                return curve
+        return None
 
     def forward(self, audio: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         check_audio(audio, "FXChain")

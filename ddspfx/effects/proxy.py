@@ -341,3 +341,7 @@ class HybridCompressor(Effect):
 
     def forward(self, audio: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         return self.active(audio, controls)
+
+    def static_curve(self, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor:
+        """The exact compressor's static curve (the proxy approximates it), `(batch, n_levels)` dB."""
+        return self.exact.static_curve(controls, levels_db)

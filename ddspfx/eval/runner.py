@@ -1,26 +1,49 @@
 """Evaluate a finished or interrupted run: rebuild its task, load a checkpoint, score the test sets.
 
-The task supplies `test_sets(batch_size)` → {name: batches} and `evaluate_batch(batch, generator)`
-→ {estimator: {metric: per-example values}}; this module only averages, saves and prints.
+The task supplies `test_sets(batch_size)` → {name: batches}, `evaluate_batch(batch, generator)` →
+{estimator: {metric: per-example values}}, `metric_specs()` and `test_set_info()`; this module only
+averages, records how the numbers were made, saves and prints. It drives any task through
+`ddspfx.core` (it never imports `ddspfx.tasks` or `ddspfx.train`).
+
+`metrics.json` (or `metrics_<slug>.json` for non-default settings, see `ddspfx.eval.provenance`):
+
+    {"_run": {...provenance...},
+     "<test set>": {"<estimator>": {"<metric>": value}},
+     "_metrics": [MetricSpec.to_dict() of every metric name that appears]}
+
+A value is a float, or a list of M floats (one per member) for an estimator that has one value per
+member (the "model" of a task with `members = M > 1`). Readers skip keys starting with "_".
 """
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from ddspfx.eval.metrics import HIGHER_IS_BETTER
-from ddspfx.core.task import batch_to
-from ddspfx.core.checkpoint import find_checkpoint, load_checkpoint
+import ddspfx
+from ddspfx.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
 from ddspfx.core.devices import resolve_device
+from ddspfx.core.metrics import MetricSpec, base_name
+from ddspfx.core.task import batch_to
+from ddspfx.eval import provenance
+from ddspfx.eval.tables import format_evaluation
 
-Metrics = dict[str, dict[str, dict[str, float]]]
+Value = float | list[float]
+Metrics = dict[str, dict[str, dict[str, Value]]]
+AUTO = ("best", "last")
+# Checkpoint-dict entries that are not needed after loading the weights (kept out of memory).
+_HEAVY = ("task", "optimizer", "scheduler", "rng")
 
 
 class NotARunError(ValueError):
@@ -28,7 +51,8 @@ class NotARunError(ValueError):
 
 
 def load_run_config(run_dir: Path, overrides: DictConfig | dict | None = None) -> DictConfig:
-    """The resolved config Hydra saved for a run, with optional overrides merged in."""
+    """The config Hydra saved for a run, with optional overrides merged in."""
+    run_dir = Path(run_dir)
     config_path = run_dir / ".hydra" / "config.yaml"
     if not run_dir.is_dir():
         raise NotARunError(f"{run_dir} does not exist or is not a folder")
@@ -43,53 +67,311 @@ def load_run_config(run_dir: Path, overrides: DictConfig | dict | None = None) -
     return cfg
 
 
-def load_task(run_dir: Path, checkpoint: str = "auto", device: str = "auto", overrides=None):
-    """Rebuild a run's task and load its weights. Returns (task, checkpoint path)."""
+@dataclass
+class LoadedRun:
+    """A run's task with a checkpoint's weights, ready to evaluate."""
+
+    run_dir: Path
+    config: DictConfig  # the run's config with the evaluation's data/overrides merged in
+    run_config: DictConfig  # the run's config as it trained
+    task: Any  # a ddspfx.core.task.Task
+    checkpoint: Path
+    state: dict  # the evaluated checkpoint's dict without weights, optimizer and RNG states
+    device: torch.device
+
+
+def open_run(run_dir: Path, checkpoint: str = "auto", device: str = "auto", overrides=None) -> LoadedRun:
+    """Rebuild a run's task from its config (plus `overrides`) and load a checkpoint's weights.
+
+    `checkpoint`: "auto" (best.pt, else last.pt) or a name in checkpoints/ ("best", "last").
+
+    Raises:
+        NotARunError: not a run folder, or no such checkpoint.
+        CheckpointError: the checkpoint cannot be read or does not fit the task.
+    """
+    run_dir = Path(run_dir)
     cfg = load_run_config(run_dir, overrides)
-    prefer = ("best", "last") if checkpoint == "auto" else (checkpoint,)
+    run_cfg = load_run_config(run_dir)
+    prefer = AUTO if checkpoint == "auto" else (str(checkpoint),)
     ckpt_path = find_checkpoint(run_dir, prefer=prefer)
     if ckpt_path is None:
         raise NotARunError(f"{run_dir} has no checkpoint among {[p + '.pt' for p in prefer]} in checkpoints/")
-    task = instantiate(cfg.task)
     state = load_checkpoint(ckpt_path, map_location="cpu")
-    task.load_state_dict(state["task"])
-    return task.to(resolve_device(device)).eval(), ckpt_path
+    if "task" not in state:
+        raise CheckpointError(f"checkpoint {ckpt_path} has no 'task' weights")
+    task = instantiate(cfg.task)
+    try:
+        task.load_state_dict(state["task"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint {ckpt_path} does not fit the task built from the run's config: {first}") from error
+    target = resolve_device(device)
+    meta = {k: v for k, v in state.items() if k not in _HEAVY}
+    return LoadedRun(run_dir, cfg, run_cfg, task.to(target).eval(), ckpt_path, meta, target)
+
+
+def load_task(run_dir: Path, checkpoint: str = "auto", device: str = "auto", overrides=None):
+    """Rebuild a run's task and load its weights. Returns (task, checkpoint path)."""
+    loaded = open_run(run_dir, checkpoint, device, overrides)
+    return loaded.task, loaded.checkpoint
+
+
+def _device_of(task) -> torch.device:
+    for tensor in (*task.parameters(), *task.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
-def evaluate_task(task, batch_size: int, seed: int = 0, progress: bool = True) -> Metrics:
-    """Mean of every per-example metric, by test set and estimator."""
-    device = next(task.parameters()).device
+def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, device=None) -> tuple[Metrics, dict[str, int]]:
+    """Mean of every per-example metric, by test set and estimator, and the examples per set.
+
+    `evaluate_batch` values are `(batch,)` tensors, or `(members, batch)` for an estimator with
+    one value per member (then the mean is a list of `members` floats).
+    """
+    device = device or _device_of(task)
+    members = int(getattr(task, "members", 1) or 1)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # posterior samples are drawn from the global generator
     results: Metrics = {}
+    sizes: dict[str, int] = {}
     for set_name, batches in task.test_sets(batch_size).items():
-        sums: dict = defaultdict(lambda: defaultdict(float))
+        sums: dict = defaultdict(dict)
         count = 0
         for batch in tqdm(batches, desc=f"evaluate {set_name}", disable=not progress):
-            per_example = task.evaluate_batch(batch_to(batch, device), generator)
-            for estimator, metrics in per_example.items():
+            scores = task.evaluate_batch(batch_to(batch, device), generator)
+            n = None
+            for estimator, metrics in scores.items():
                 for metric, values in metrics.items():
-                    sums[estimator][metric] += values.double().sum().item()
-            count += values.shape[0]  # examples in this batch (every metric has one value each)
-        results[set_name] = {e: {m: v / count for m, v in ms.items()} for e, ms in sums.items()}
-    return results
+                    values = torch.as_tensor(values).detach()
+                    if values.ndim == 2 and members == 1 and values.shape[0] == 1:
+                        values = values[0]  # one member: plain floats
+                    where = f"{type(task).__name__}.evaluate_batch: {estimator}/{metric}"
+                    if values.ndim == 2 and values.shape[0] != members:
+                        raise ValueError(f"{where} has shape {tuple(values.shape)}: (members={members}, batch) expected")
+                    if values.ndim not in (1, 2):
+                        raise ValueError(f"{where} has shape {tuple(values.shape)}: (batch,) or (members, batch) expected")
+                    if n is not None and values.shape[-1] != n:
+                        raise ValueError(f"{where} has {values.shape[-1]} examples, other metrics of the batch {n}")
+                    n = values.shape[-1]
+                    total = values.double().sum(-1).cpu()
+                    previous = sums[estimator].get(metric)
+                    sums[estimator][metric] = total if previous is None else previous + total
+            count += n or 0
+        if count == 0:
+            raise ValueError(f"{type(task).__name__}.test_sets({batch_size})[{set_name!r}] yielded no examples")
+        results[set_name] = {e: {m: _mean(v, count) for m, v in ms.items()} for e, ms in sums.items()}
+        sizes[set_name] = count
+    return results, sizes
 
 
-def save_metrics(metrics: Metrics, path: Path) -> None:
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+def _mean(total: torch.Tensor, count: int) -> Value:
+    mean = total / count
+    return mean.item() if mean.ndim == 0 else [float(v) for v in mean.tolist()]
 
 
-def format_table(metrics: Metrics) -> str:
-    """One Markdown table per test set: a row per metric, a column per estimator."""
-    lines = []
+def evaluate_task(task, batch_size: int, seed: int = 0, progress: bool = True) -> Metrics:
+    """Mean of every per-example metric, by test set and estimator (see `evaluate_sets`)."""
+    return evaluate_sets(task, batch_size, seed, progress)[0]
+
+
+def metric_names(metrics: Metrics) -> list[str]:
+    """Every metric name in `metrics`, in order of appearance (reserved "_" keys skipped)."""
+    names = {}
     for set_name, estimators in metrics.items():
-        names = list(estimators)
-        metric_names = list(dict.fromkeys(m for e in names for m in estimators[e]))
-        lines += [f"\n{set_name}", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for m in metric_names:
-            cells = [f"{estimators[e][m]:.4g}" if m in estimators[e] else "-" for e in names]
-            label = f"{m} (↑)" if m.split("/")[-1] in HIGHER_IS_BETTER else m
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        if set_name.startswith("_"):
+            continue
+        for values in estimators.values():
+            names.update(dict.fromkeys(values))
+    return list(names)
 
+
+def metric_declarations(task, metrics: Metrics) -> list[MetricSpec]:
+    """The task's `MetricSpec` of every metric name in `metrics`, in declaration order.
+
+    A derived name without its own declaration follows its declared base (`best_of_20/mel` from
+    `mel`); a name the task does not declare at all is recorded with no better direction and a
+    warning, so that an evaluation is never lost to a missing declaration.
+    """
+    try:
+        declared = {s.name: s for s in task.metric_specs()}
+    except NotImplementedError:
+        warnings.warn(f"{type(task).__name__} declares no metric_specs(): metrics.json records no direction of 'better'")
+        declared = {}
+    present = metric_names(metrics)
+    out = [declared[name] for name in declared if name in present]
+    undeclared = []
+    for name in present:
+        if name in declared:
+            continue
+        base = declared.get(base_name(name))
+        if base is not None:
+            prefix = name[: -len(base.name) - 1]
+            out.append(base.derive(prefix))
+        else:
+            undeclared.append(name)
+            out.append(MetricSpec(name, None, description="not declared by the task"))
+    if undeclared and declared:
+        warnings.warn(f"{type(task).__name__}.metric_specs() does not declare {undeclared}: recorded with no better direction")
+    return out
+
+
+def evaluation_settings(
+    run_dir: Path, checkpoint: str = "auto", data: Mapping | None = None, overrides: Mapping | None = None, seed: int = provenance.DEFAULT_EVAL_SEED
+) -> dict[str, Any]:
+    """The evaluation settings that differ from the defaults ({} for a default evaluation).
+
+    `checkpoint` counts only where it picks another file than "auto" would.
+    """
+    settings: dict[str, Any] = {}
+    if checkpoint != "auto" and find_checkpoint(run_dir, (str(checkpoint),)) != find_checkpoint(run_dir, AUTO):
+        settings["checkpoint"] = str(checkpoint)
+    data = {k: v for k, v in (data or {}).items() if v is not None}
+    if data:
+        settings["data"] = data
+    if overrides:
+        settings["overrides"] = dict(overrides)
+    if seed != provenance.DEFAULT_EVAL_SEED:
+        settings["seed"] = seed
+    return settings
+
+
+def _configured_size(run_config: DictConfig, set_name: str) -> int | None:
+    """The size of a fixed set in the run's own config (`data.<set>_size`), if it says."""
+    for key in (f"task.data.{set_name}_size", f"data.{set_name}_size"):
+        try:
+            value = OmegaConf.select(run_config, key, default=None)
+        except Exception:  # an interpolation that does not resolve outside the training script
+            value = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _last_state(loaded: LoadedRun) -> dict:
+    """The run's progress: `last.pt` (best.pt is saved at the best epoch, not the last one)."""
+    last = find_checkpoint(loaded.run_dir, ("last",))
+    if last is None or last == loaded.checkpoint:
+        return loaded.state
+    try:
+        return {k: v for k, v in load_checkpoint(last, map_location="cpu").items() if k not in _HEAVY}
+    except CheckpointError as error:
+        warnings.warn(f"run status taken from {loaded.checkpoint.name}: {error}")
+        return loaded.state
+
+
+def run_record(
+    loaded: LoadedRun, settings: Mapping[str, Any], sizes: Mapping[str, int], seed: int, run_dir: str | Path | None = None, **extra
+) -> dict[str, Any]:
+    """The `"_run"` provenance record of an evaluation (see the module docstring and README)."""
+    cfg = loaded.config
+    status = provenance.run_status(_last_state(loaded))
+    try:
+        info = dict(loaded.task.test_set_info() or {})
+    except NotImplementedError:
+        info = {}
+    test_sets = {}
+    for name, count in sizes.items():
+        test_sets[name] = {**dict(info.get(name) or {}), "evaluated": count}
+    reasons = []
+    if cfg.get("quick", False):
+        reasons.append("quick run")
+    if status["status"] == "interrupted":
+        reasons.append(provenance.interrupted_reason(status))
+    for name, entry in test_sets.items():
+        configured = _configured_size(loaded.run_config, name)
+        if configured is not None and entry["evaluated"] < configured:
+            reasons.append(f"evaluated with data.{name}_size={entry['evaluated']} (the run's is {configured})")
+    overrides = provenance.read_overrides(loaded.run_dir)
+    record = {
+        "task": cfg.get("task_name"),
+        "experiment": cfg.get("name"),
+        "variant": provenance.variant_of(overrides),
+        "run_dir": str(run_dir if run_dir is not None else loaded.run_dir),
+        "checkpoint": loaded.checkpoint.name,
+        "step": loaded.state.get("step"),
+        "epoch": loaded.state.get("epoch"),
+        **status,
+        "quick": bool(cfg.get("quick", False)),
+        "members": int(getattr(loaded.task, "members", 1) or 1),
+        "train_seed": OmegaConf.select(cfg, "trainer.seed", default=None),
+        "eval_seed": seed,
+        "test_sets": test_sets,
+        "settings": dict(settings),
+        "default_settings": not settings,
+        "comparable": not reasons,
+        "not_comparable": reasons,
+        "run_overrides": overrides,
+        **extra,
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    version = getattr(ddspfx, "__version__", None)
+    if version is not None:
+        record["ddspfx_version"] = version
+    return record
+
+
+def metrics_document(metrics: Metrics, specs: list[MetricSpec], run: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"_run": run, <test sets>..., "_metrics": [spec dicts]}`."""
+    return {"_run": dict(run), **metrics, "_metrics": [s.to_dict() for s in specs]}
+
+
+def save_metrics(document: Mapping[str, Any], path: Path) -> Path:
+    """Write a metrics document atomically (a temporary file renamed over `path`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+@dataclass
+class Evaluation:
+    path: Path  # the file written
+    document: dict  # what it holds
+    metrics: Metrics
+    specs: list[MetricSpec]
+    loaded: LoadedRun
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    checkpoint: str = "auto",
+    device: str = "auto",
+    batch_size: int = 250,
+    seed: int = provenance.DEFAULT_EVAL_SEED,
+    data: Mapping | None = None,
+    overrides: Mapping | None = None,
+    progress: bool = True,
+    write: bool = True,
+) -> Evaluation:
+    """Evaluate a run and write `<run>/metrics.json` (default settings) or `<run>/metrics_<slug>.json`.
+
+    `data` entries (those not None) are merged into the run's `data` config, `overrides` into the
+    whole config; both, a non-auto checkpoint choice and a non-default seed make the settings
+    non-default, so the full evaluation in `metrics.json` is never overwritten by them.
+    """
+    run_dir_given = run_dir
+    run_dir = Path(run_dir)
+    data = {k: v for k, v in dict(data or {}).items() if v is not None}
+    merged: Any = dict(overrides or {})
+    if data:
+        merged = OmegaConf.merge(merged, {"data": data})
+    loaded = open_run(run_dir, checkpoint, device, merged or None)
+    settings = evaluation_settings(run_dir, checkpoint, data, overrides, seed)
+    metrics, sizes = evaluate_sets(loaded.task, batch_size, seed, progress, loaded.device)
+    specs = metric_declarations(loaded.task, metrics)
+    run = run_record(loaded, settings, sizes, seed, run_dir_given, batch_size=batch_size, device=str(loaded.device))
+    document = metrics_document(metrics, specs, run)
+    path = run_dir / provenance.metrics_filename(settings)
+    if write:
+        save_metrics(document, path)
+    return Evaluation(path, document, metrics, specs, loaded)
+
+
+def format_table(metrics: Metrics, specs: list[MetricSpec] | None = None) -> str:
+    """One Markdown table per test set: a row per metric ("(↑)": higher is better), a column per estimator."""
+    return format_evaluation(metrics, specs)

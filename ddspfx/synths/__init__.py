@@ -1,5 +1,6 @@
 """Differentiable synthesizers: `synth(controls)` → audio `(batch, samples)`."""
 
+from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
 
-__all__ = ["FMSynth"]
+__all__ = ["FMSynth", "Synth"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 import itertools
 
 import torch
-from torch import nn
 
 from ddspfx.dsp.oscillators import oscillator_phase
-from ddspfx.params import ParamSpec, ParamsMixin
+from ddspfx.params import ParamSpec
+from ddspfx.synths.base import Synth
 
 N_OPERATORS = 6
 CARRIERS = (0, 2, 4)
@@ -33,12 +33,13 @@ def dx7_level_to_amplitude(level: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, db / 20.0)
 
 
-class FMSynth(ParamsMixin, nn.Module):
+class FMSynth(Synth):
     """The 9-control FM synth of DX7 algorithms 5/6 (three parallel modulator→carrier pairs).
 
     Controls `(batch, 9)` in [0, 1], in this order: output levels of operators 1–6 (linear in the
     DX7 0–99 scale), then the frequency ratios of modulators 2, 4, 6 (log scale over
     [ratio_min, ratio_max]). Call `synth(controls)` → audio `(batch, samples)` at `sample_rate`.
+    Controls are static (no frames) and there is no conditioning input: f0 is fixed at construction.
 
     Args:
         sample_rate: Hz.
@@ -49,6 +50,7 @@ class FMSynth(ParamsMixin, nn.Module):
     """
 
     branches = tuple(zip(CARRIERS, MODULATORS, (6, 7, 8)))  # control indices of each pair
+    time_varying = False
 
     def __init__(
         self,
@@ -73,14 +75,9 @@ class FMSynth(ParamsMixin, nn.Module):
         ratios = [ParamSpec(f"ratio_{i + 1}", "ratio", ratio_min, ratio_max, "log") for i in MODULATORS]
         self.params = levels + ratios
 
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.duration * self.sample_rate))
-
-    def forward(self, controls: torch.Tensor, n_samples: int | None = None) -> torch.Tensor:
-        """Render `(batch, 9)` controls to audio `(batch, n_samples)`."""
-        physical = self.denormalize(controls)
-        n = self.n_samples if n_samples is None else int(n_samples)
+    def render(self, n_samples: int, **physical: torch.Tensor) -> torch.Tensor:
+        """Audio `(batch, n_samples)` from `level_1`…`level_6` (DX7 0–99) and `ratio_2`, `ratio_4`,
+        `ratio_6`, each `(batch,)`."""
         amps = dx7_level_to_amplitude(torch.stack([physical[f"level_{i + 1}"] for i in range(6)], 1))
         ratios = torch.stack([physical[f"ratio_{i + 1}"] for i in MODULATORS], 1)
         return fm_render(
@@ -89,11 +86,12 @@ class FMSynth(ParamsMixin, nn.Module):
             mod_ratio=ratios,
             f0=self.f0,
             sample_rate=self.sample_rate,
-            n_samples=n,
+            n_samples=n_samples,
         )
 
-    def branch_permutations(self) -> list[list[int]]:
-        """Control index lists of the 6 orderings of the pairs: `controls[:, p]` sounds the same."""
+    def equivalent_permutations(self) -> list[list[int]]:
+        """Control index lists of the 6 orderings of the pairs (`itertools.permutations` order,
+        identity first): `controls[:, p]` sounds the same."""
         index = torch.arange(self.n_params).unsqueeze(0)
         return [self.permute_branches(index, order)[0].tolist() for order in itertools.permutations(range(3))]
 

@@ -62,7 +62,7 @@ class FMTask(ControlEstimationTask):
         self.splits = FixedSplits(self.data, self._build_fixed)
         self._metrics = dict(metrics or {})
         self.evaluation = {**DEFAULT_EVAL, **dict(evaluation or {})}
-        self.branch_permutations = synth.branch_permutations()
+        self.branch_permutations = synth.equivalent_permutations()
 
     # --- model -----------------------------------------------------------------------------
     def render(self, controls: torch.Tensor) -> torch.Tensor:
@@ -128,7 +128,7 @@ class FMTask(ControlEstimationTask):
         sets = {"test": self.splits.batches("test", batch_size)}
         presets = self.data.get("presets")
         if presets:
-            controls = load_presets(list(presets), self.synth.ratio_min, self.synth.ratio_max)
+            controls = self.synth.normalize(**load_presets(list(presets), self.synth.ratio_min, self.synth.ratio_max))
             sets["presets"] = [{"controls": chunk} for chunk in controls.split(batch_size)]
         return sets
 

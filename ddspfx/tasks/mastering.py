@@ -237,33 +237,13 @@ class MasteringTask(ControlEstimationTask):
         (analysis), for one example; only for chains that hold such effects."""
         figures = {}
         freqs = torch.logspace(torch.log10(torch.tensor(20.0)), torch.log10(torch.tensor(0.49 * self.sample_rate)), 256)
-        true_eq, est_eq = eq_response_db(self.sfx, controls, freqs), eq_response_db(self.afx, estimate, freqs)
+        true_eq, est_eq = self.sfx.magnitude_response_db(controls, freqs), self.afx.magnitude_response_db(estimate, freqs)
         if true_eq is not None and est_eq is not None:
             curves = {"true (synthesis)": true_eq[0], "estimate (analysis)": est_eq[0]}
             figures["figure/eq_response"] = curves_figure(freqs, curves, "frequency (Hz)", "gain (dB)", log_x=True)
         levels = torch.linspace(-60.0, 0.0, 121)
-        true_curve, est_curve = gain_curve_db(self.sfx, controls, levels), gain_curve_db(self.afx, estimate, levels)
+        true_curve, est_curve = self.sfx.static_curve(controls, levels), self.afx.static_curve(estimate, levels)
         if true_curve is not None and est_curve is not None:
             curves = {"true (synthesis)": true_curve[0], "estimate (analysis)": est_curve[0], "identity": levels}
             figures["figure/compressor_curve"] = curves_figure(levels, curves, "input level (dB)", "output level (dB)")
         return figures
-
-
-def _members(chain: FXChain, controls: torch.Tensor):
-    return zip(chain.members.values(), chain.split(controls))
-
-
-def eq_response_db(chain: FXChain, controls: torch.Tensor, freqs_hz: torch.Tensor) -> torch.Tensor | None:
-    """Summed magnitude response (dB) `(batch, n_freqs)` of the chain's EQs; None if it has none."""
-    responses = [
-        effect.magnitude_response_db(c, freqs_hz.to(c)) for effect, c in _members(chain, controls) if hasattr(effect, "magnitude_response_db")
-    ]
-    return torch.stack(responses).sum(0) if responses else None
-
-
-def gain_curve_db(chain: FXChain, controls: torch.Tensor, levels_db: torch.Tensor) -> torch.Tensor | None:
-    """Static curve (output level in dB) `(batch, n_levels)` of the chain's first compressor."""
-    for effect, c in _members(chain, controls):
-        if hasattr(effect, "static_curve"):
-            return effect.static_curve(c, levels_db.to(c))
-    return None

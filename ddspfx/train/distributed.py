@@ -105,6 +105,16 @@ def any_rank_flags(flags: list[bool], device: torch.device) -> list[bool]:
     return [bool(v > 0) for v in t.tolist()]
 
 
+def any_rank_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Elementwise: True where `mask` (bool, any shape) is true on any rank (one collective);
+    returned on `mask`'s device."""
+    if not is_distributed():
+        return mask
+    t = mask.to(torch.float32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t > 0
+
+
 def all_gather_objects(obj) -> list:
     """`[obj of rank 0, obj of rank 1, ...]` (picklable objects; `[obj]` in a single process)."""
     if not is_distributed():

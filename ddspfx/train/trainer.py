@@ -14,6 +14,11 @@ current step with `last.pt` saved; `trainer.resume=true` continues from it bit-i
 TensorBoard tags: `loss/train`, `metric/<key>/train` (rank 0's share of the batch, mean over the
 `log_every` steps), `grad_norm` (before clipping), `lr`, `loss/valid`, `metric/<key>/valid`;
 a training key named in `TOP_LEVEL_KEYS` (`beta`) is logged under its own name.
+
+A task with `members = M > 1` trains M independent models at once (`ddspfx.train.members`):
+backward of `loss.sum()`, then clipping, non-finite skips, learning-rate schedules and best
+weights per member. Its tags are means over the members (over the members stepped, for training
+values), plus `members/loss/valid/<m>` when M <= `MEMBER_TAGS_MAX`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from ddspfx.core.task import Task, batch_to
 from ddspfx.train import distributed as D
 from ddspfx.core.checkpoint import FORMAT_VERSION, checkpoint_path, load_checkpoint, save_checkpoint
 from ddspfx.train.logging import create_writer, log_scalars
+from ddspfx.train.members import Members, member_count
 from ddspfx.train.seeding import (
     get_rng_state,
     make_generator,
@@ -49,6 +55,10 @@ from ddspfx.train.seeding import (
 log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = frozenset({"beta"})
+MEMBER_TAGS_MAX = 32  # per-member TensorBoard scalars only up to this many members
+NONFINITE_ADVICE = (
+    "Try a lower learning rate (trainer.optimizer.lr), gradient clipping (trainer.grad_clip), "
+    "or check the data and the loss for NaN/Inf (silence, log of 0, division by 0).")
 
 
 def _default_optimizer() -> dict[str, Any]:
@@ -137,15 +147,20 @@ def _to_plain_dict(cfg: Any) -> dict[str, Any]:
     raise TypeError(f"trainer config must be a mapping or DictConfig, got {type(cfg).__name__}")
 
 
-def build_from_spec(spec: Any, arg: Any, what: str) -> Any:
-    """Call `spec(arg)`: `spec` is a callable or a Hydra config with `_target_` (made partial)."""
+def make_factory(spec: Any, what: str) -> Callable[[Any], Any]:
+    """`spec` as a callable: itself, or a Hydra config with `_target_` made partial."""
     if isinstance(spec, Mapping):
         if "_target_" not in spec:
             raise ValueError(f"trainer.{what} needs a _target_, got {dict(spec)}")
         from hydra.utils import instantiate
 
         spec = instantiate({**spec, "_partial_": True}, _convert_="all")
-    return spec(arg)
+    return spec
+
+
+def build_from_spec(spec: Any, arg: Any, what: str) -> Any:
+    """Call `spec(arg)`: `spec` is a callable or a Hydra config with `_target_` (made partial)."""
+    return make_factory(spec, what)(arg)
 
 
 def local_batch_size(global_batch: int, world_size: int) -> int:
@@ -198,8 +213,9 @@ class Trainer:
         self.model = self._wrap(self.task)
         self.params = list(self.task.trainable_parameters())
         self.optimizer = build_from_spec(self.cfg.optimizer, self.params, "optimizer")
+        self.members = self._build_members(task)
         self.scheduler = (
-            None if self.cfg.scheduler is None
+            None if self.cfg.scheduler is None or self.members is not None
             else build_from_spec(self.cfg.scheduler, self.optimizer, "scheduler")
         )
         self.generator = make_generator(self.cfg.seed + self.dist.rank)
@@ -231,7 +247,9 @@ class Trainer:
 
         Returns {"status": "finished" | "interrupted", "step", "epoch", "epoch_step",
         "best_valid_loss" (None before any validation), "valid" (latest metrics),
-        "run_dir"}. Raises RuntimeError after too many non-finite steps in a row.
+        "run_dir"}, and with members "members": per-member lists (`Members.summary`); then
+        "best_valid_loss" and "valid" are means over the members. Raises RuntimeError after
+        too many non-finite steps in a row (for every member at once, with members).
         """
         self._install_signal_handlers()
         try:
@@ -248,7 +266,7 @@ class Trainer:
         return self.summary(status)
 
     def summary(self, status: str) -> dict[str, Any]:
-        return {
+        summary = {
             "status": status,
             "step": self.step,
             "epoch": self.epoch,
@@ -257,6 +275,9 @@ class Trainer:
             "valid": dict(self.valid_metrics),
             "run_dir": str(self.run_dir),
         }
+        if self.members is not None:
+            summary["members"] = self.members.summary()
+        return summary
 
     def close(self) -> None:
         """Close the TensorBoard writer and leave a process group this Trainer created."""
@@ -278,6 +299,13 @@ class Trainer:
 
     def _cuda(self) -> torch.device | None:
         return self.device if self.device.type == "cuda" else None
+
+    def _build_members(self, task: Task) -> Members | None:
+        if member_count(task) == 1:
+            return None
+        factory = None if self.cfg.scheduler is None else make_factory(self.cfg.scheduler, "scheduler")
+        return Members(self.task, self.params, self.optimizer, factory, self.cfg.grad_clip,
+                       self.cfg.max_nonfinite)
 
     # ------------------------------------------------------------------ loop
 
@@ -316,6 +344,8 @@ class Trainer:
         """One optimizer step (or a skipped one); returns the loss (NaN if non-finite)."""
         batch = batch_to(self.task.train_batch(self.batch_size, self.generator), self.device)
         out = self._forward(batch)
+        if self.members is not None:
+            return self._members_step(out)
         loss = out["loss"]
         (bad_loss,) = D.any_rank_flags([not bool(torch.isfinite(loss.detach()))], self.device)
         grad_norm = math.nan
@@ -331,14 +361,40 @@ class Trainer:
             self._skipped("loss" if bad_loss else "gradient")
             return math.nan
         self.nonfinite = 0
-        self._accumulate(out, grad_norm)
+        self._accumulate({k: scalar(v, k, "task.forward(batch)") for k, v in out.items()}, grad_norm)
         return scalar(loss, "loss", "task.forward(batch)")
+
+    def _members_step(self, out: Mapping[str, torch.Tensor]) -> float:
+        """`_train_step` with members: each member is stepped or skipped on its own; returns
+        the mean loss of the members stepped (NaN if none)."""
+        loss = out["loss"]
+        bad_loss = D.any_rank_mask(~torch.isfinite(loss.detach())).cpu()
+        active = torch.zeros_like(bad_loss)
+        if bad_loss.all():
+            self.members.grad_norm.fill_(math.nan)
+        else:
+            loss.sum().backward()
+            active = ~bad_loss & torch.isfinite(self.members.clip_gradients())
+            if active.any():
+                self.members.step(active)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.epoch_step += 1
+        self._members_skipped(~active, bad_loss)
+        self.nonfinite = int(self.members.nonfinite.min())
+        if not active.any():
+            return math.nan
+        means = self.members.train_means(out, active)
+        self._accumulate(means, float(self.members.grad_norm[active].mean()))
+        return means["loss"]
 
     def _forward(self, batch) -> dict[str, torch.Tensor]:
         out = self.model(batch)
         if not isinstance(out, Mapping) or "loss" not in out:
             raise TypeError("task.forward(batch) must return a dict with a scalar 'loss'")
-        if not torch.is_tensor(out["loss"]) or out["loss"].numel() != 1:
+        if self.members is not None:
+            self.members.check_loss(out["loss"])
+        elif not torch.is_tensor(out["loss"]) or out["loss"].numel() != 1:
             raise TypeError("task.forward(batch)['loss'] must be a scalar tensor")
         return out
 
@@ -369,9 +425,22 @@ class Trainer:
                 f"training stopped at step {self.step}: non-finite loss or gradient in "
                 f"{self.nonfinite} steps in a row (more than trainer.max_nonfinite="
                 f"{self.cfg.max_nonfinite}). Those steps were skipped, so the weights are still "
-                f"finite; last.pt was saved in {self.run_dir / 'checkpoints'}. Try a lower "
-                f"learning rate (trainer.optimizer.lr), gradient clipping (trainer.grad_clip), "
-                f"or check the data and the loss for NaN/Inf (silence, log of 0, division by 0)."
+                f"finite; last.pt was saved in {self.run_dir / 'checkpoints'}. {NONFINITE_ADVICE}"
+            )
+
+    def _members_skipped(self, skipped: torch.Tensor, bad_loss: torch.Tensor) -> None:
+        """Count the skipped members `(M,)`; when every member is past the limit, save and raise."""
+        messages, stop = self.members.count_nonfinite(
+            skipped, bad_loss, f"step {self.step} (epoch {self.epoch})")
+        if self.is_main:
+            for message in messages:
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if stop:
+            self._save("last")
+            raise RuntimeError(
+                f"training stopped at step {self.step}: {self.members.stop_message()}. Those "
+                f"steps were skipped, so the weights are still finite; last.pt was saved in "
+                f"{self.run_dir / 'checkpoints'}. {NONFINITE_ADVICE}"
             )
 
     def _stop_agreed(self) -> bool:
@@ -380,9 +449,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
 
-    def _accumulate(self, out: Mapping[str, Any], grad_norm: float) -> None:
-        for key, value in out.items():
-            self._window[train_tag(key)] += scalar(value, key, "task.forward(batch)")
+    def _accumulate(self, values: Mapping[str, float], grad_norm: float) -> None:
+        for key, value in values.items():
+            self._window[train_tag(key)] += value
         self._window["grad_norm"] += grad_norm
         self._window_steps += 1
         if self.step % self.cfg.log_every == 0:
@@ -390,7 +459,8 @@ class Trainer:
 
     def _flush_window(self) -> None:
         scalars = {k: v / self._window_steps for k, v in self._window.items()}
-        scalars["lr"] = self.optimizer.param_groups[0]["lr"]
+        scalars["lr"] = (self.optimizer.param_groups[0]["lr"] if self.members is None
+                         else self.members.mean_lr())
         if self.is_main:
             log_scalars(self.writer, scalars, self.step)
         self._window.clear()
@@ -421,17 +491,18 @@ class Trainer:
     def _end_epoch(self) -> None:
         """Validation, scheduler, best.pt, last.pt, then media (in that order)."""
         metrics, first_batch = self._validate()
+        if self.members is not None:
+            metrics = self.members.split_valid(metrics)
         self.valid_metrics = metrics
         if self.is_main:
-            log_scalars(self.writer, {valid_tag(k): v for k, v in metrics.items()}, self.step)
+            log_scalars(self.writer, self._valid_scalars(metrics), self.step)
         self._step_scheduler(metrics["loss"])
         self.epoch += 1
         self.epoch_step = 0
         if self.is_main:
             log.info("epoch %d/%d step %d: valid loss %.6g", self.epoch, self.cfg.epochs,
                      self.step, metrics["loss"])
-        if metrics["loss"] < self.best:  # False for NaN
-            self.best = metrics["loss"]
+        if self._improved(metrics["loss"]):
             self._save("best")
         self._save("last")
         if self._media_due():
@@ -439,10 +510,29 @@ class Trainer:
         if self.writer is not None:
             self.writer.flush()
 
-    def _validate(self) -> tuple[dict[str, float], Any]:
+    def _valid_scalars(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        scalars = {valid_tag(k): v for k, v in metrics.items()}
+        if self.members is not None and self.members.count <= MEMBER_TAGS_MAX:
+            for m, value in enumerate(self.members.valid["loss"].tolist()):
+                scalars[f"members/loss/valid/{m}"] = value
+        return scalars
+
+    def _improved(self, valid_loss: float) -> bool:
+        """Update the best validation loss (per member with members); True if `best.pt` is due."""
+        if self.members is not None:
+            improved = self.members.update_best(self.epoch - 1)
+            self.best = self.members.best_mean
+            return improved
+        if valid_loss < self.best:  # False for NaN
+            self.best = valid_loss
+            return True
+        return False
+
+    def _validate(self) -> tuple[dict[str, Any], Any]:
         """Mean of `task.validation_step` over the validation batches, sharded over ranks and
-        merged identically on every rank; also returns the first batch (on CPU)."""
-        sums: dict[str, float] = defaultdict(float)
+        merged identically on every rank (floats, or float64 `()` / `(M,)` tensors with
+        members); also returns the first batch (on CPU)."""
+        sums: dict[str, Any] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         first_batch = None
         self.task.eval()
@@ -455,7 +545,7 @@ class Trainer:
                         continue
                     out = self.task.validation_step(batch_to(batch, self.device))
                     for key, value in out.items():
-                        sums[key] += scalar(value, key, "task.validation_step(batch)")
+                        sums[key] += self._valid_value(value, key)
                         counts[key] += 1
         finally:
             self.task.train()
@@ -463,8 +553,13 @@ class Trainer:
             raise ValueError(f"task.valid_batches({self.cfg.valid_batch_size}) yielded no batches")
         return self._merge_valid(dict(sums), dict(counts)), first_batch
 
-    def _merge_valid(self, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
-        total: dict[str, float] = defaultdict(float)
+    def _valid_value(self, value: Any, key: str) -> Any:
+        if self.members is not None:
+            return self.members.valid_value(value, key)
+        return scalar(value, key, "task.validation_step(batch)")
+
+    def _merge_valid(self, sums: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+        total: dict[str, Any] = defaultdict(float)
         n: dict[str, int] = defaultdict(int)
         for rank_sums, rank_counts in D.all_gather_objects((sums, counts)):
             for key, value in rank_sums.items():
@@ -475,6 +570,9 @@ class Trainer:
         return {key: total[key] / n[key] for key in sorted(total)}
 
     def _step_scheduler(self, valid_loss: float) -> None:
+        if self.members is not None:
+            self.members.schedule()
+            return
         if self.scheduler is None:
             return
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -498,13 +596,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _state(self) -> dict[str, Any]:
-        """Checkpoint dict (keys documented in `ddspfx.core.checkpoint`); a collective call."""
+    def _state(self, best: bool = False) -> dict[str, Any]:
+        """Checkpoint dict (keys documented in `ddspfx.core.checkpoint`); a collective call.
+        `best`: with members, the task state holds every member's best weights."""
         rng = D.all_gather_objects(get_rng_state(self.generator, self._cuda()))
-        return {
-            "task": self.task.state_dict(),
+        task_state = self.task.state_dict()
+        if best and self.members is not None:
+            task_state = self.members.compose_best(task_state)
+        state = {
+            "task": task_state,
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "scheduler": self._scheduler_state(),
             "step": self.step,
             "epoch": self.epoch,
             "epoch_step": self.epoch_step,
@@ -516,6 +618,14 @@ class Trainer:
             "config": self._config_record(),
             "version": FORMAT_VERSION,
         }
+        if self.members is not None:
+            state["members"] = self.members.state_dict()
+        return state
+
+    def _scheduler_state(self) -> Any:
+        if self.members is not None:
+            return self.members.schedules.state_dict()
+        return None if self.scheduler is None else self.scheduler.state_dict()
 
     def _config_record(self) -> dict[str, Any]:
         """The config as plain values (a callable optimizer / scheduler is kept as its repr)."""
@@ -527,7 +637,7 @@ class Trainer:
 
     def _save(self, name: str) -> None:
         """Write `<run_dir>/checkpoints/<name>.pt` on rank 0; every rank must call it."""
-        state = self._state()
+        state = self._state(best=name == "best")
         if self.is_main:
             save_checkpoint(checkpoint_path(self.run_dir, name), state)
         D.barrier()
@@ -540,6 +650,8 @@ class Trainer:
         state = load_checkpoint(path, map_location="cpu")
         self.task.load_state_dict(state["task"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.members is not None:
+            self.members.load_state_dict(state.get("members"))
         self._resume_scheduler(state.get("scheduler"))
         self.step, self.epoch, self.epoch_step = state["step"], state["epoch"], state["epoch_step"]
         self.best = state["best"]
@@ -549,7 +661,12 @@ class Trainer:
         log.info("resumed from %s: %d epoch(s) + %d step(s) done, step %d", path, self.epoch,
                  self.epoch_step, self.step)
 
-    def _resume_scheduler(self, scheduler_state: dict | None) -> None:
+    def _resume_scheduler(self, scheduler_state: Any) -> None:
+        if self.members is not None:
+            if not self.members.schedules.load_state_dict(scheduler_state):
+                warnings.warn("trainer.resume: the scheduler config differs from the checkpoint's; "
+                              "its state is not restored")
+            return
         if self.scheduler is not None and scheduler_state is not None:
             self.scheduler.load_state_dict(scheduler_state)
         elif (self.scheduler is None) != (scheduler_state is None):

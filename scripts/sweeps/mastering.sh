@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train and evaluate the mastering presets (reference part B and A.13).
 # Usage: scripts/sweeps/mastering.sh [--quick] [extra Hydra overrides...]
-#   --quick   a minutes-long CPU smoke run of the same commands (tiny epochs, crops and sets)
+#   --quick   a minutes-long smoke run of the same commands: smoke=mastering (conf/smoke/mastering.yaml:
+#             tiny epochs, crops and sets, a few synthetic tracks unless source=... is given; marked
+#             quick=true); add trainer.device=cpu to stay on the CPU
 # Pick models with MODELS="icassp_peq_mel taslp_deter" scripts/sweeps/mastering.sh
 # The hybrid-proxy presets need a proxy: PROXY=checkpoints/proxy_compressor.pt (scripts/train_proxy.py).
 # Real data: append source=folder source.root=/data/musdb18hq (or any folder of music).
@@ -9,11 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 quick=()
+results_all=()  # quick runs are not comparable: results.py shows them only with --all
 if [[ "${1:-}" == "--quick" ]]; then
   shift
-  quick=(trainer.epochs=1 trainer.steps_per_epoch=2 trainer.batch_size=4 trainer.valid_batch_size=8
-         trainer.progress=false segment=2.0 data.valid_size=8 data.test_size=8 source.train.n_tracks=2
-         source.valid.n_tracks=1 source.test.n_tracks=1 evaluation.best_of=2 evaluation.n_samples=4 evaluation.map_samples=16)
+  quick=(smoke=mastering)  # conf/smoke/mastering.yaml: the tiny-run overrides (shared with the tests)
+  results_all=(--all)
 fi
 icassp=(icassp_peq_params icassp_peq_mel icassp_geq icassp_comp icassp_dist icassp_taylor icassp_chebyshev icassp_full)
 taslp=(taslp_deter taslp_gauss_l0 taslp_mog_full_k6_l0 taslp_gauss_l1 taslp_gauss_l2 taslp_mog_full_k6_l1
@@ -28,4 +30,4 @@ for model in $models; do
   "$PY" train_mastering.py experiment="mastering/$model" hydra.run.dir="$run_dir" "${quick[@]}" "${extra[@]}" "$@"
   "$PY" evaluate.py run="$run_dir"
 done
-"$PY" scripts/results.py --task mastering --out outputs/mastering/results_mastering
+"$PY" scripts/results.py "${results_all[@]}" --task mastering --out outputs/mastering/results_mastering

@@ -8,7 +8,7 @@ import torch
 from ddspfx.data.dx7 import (
     Operator,
     Voice,
-    ddx7_56_controls,
+    ddx7_56_physical,
     init_voice,
     load_presets,
     pack_cartridge,
@@ -229,14 +229,28 @@ def w_ratio(r: float) -> float:
     return math.log(r / 0.5) / math.log(20.0)
 
 
-def test_kept_voice_has_exact_controls():
+def as_controls(physical, ratio_min=0.5, ratio_max=10.0):
+    """FMSynth controls `(n, 9)` of physical values returned by the DX7 conversion."""
+    return FMSynth(ratio_min=ratio_min, ratio_max=ratio_max).normalize(**physical)
+
+
+def ddx7_56_controls(voices, ratio_min=0.5, ratio_max=10.0):
+    return as_controls(ddx7_56_physical(voices, ratio_min, ratio_max), ratio_min, ratio_max)
+
+
+def test_kept_voice_has_exact_physical_values_and_controls():
     sel = select_ddx7_56([fm_voice()])
     assert sel.kept == (0,) and sel.rejected == {}
+    assert list(sel.physical) == FMSynth().param_names
+    assert all(v.shape == (1,) and v.dtype == torch.float32 for v in sel.physical.values())
+    assert [sel.physical[f"level_{n}"].item() for n in range(1, 7)] == [99, 80, 70, 60, 50, 40]
+    assert [sel.physical[f"ratio_{n}"].item() for n in (2, 4, 6)] == [2.0, 3.5, 0.5]
+    controls = as_controls(sel.physical)
     expected = [99 / 99, 80 / 99, 70 / 99, 60 / 99, 50 / 99, 40 / 99, w_ratio(2), w_ratio(3.5), w_ratio(0.5)]
-    assert sel.controls.shape == (1, 9) and sel.controls.dtype == torch.float32
-    assert sel.controls[0].tolist() == pytest.approx(expected, abs=1e-7)
+    assert controls.shape == (1, 9) and controls.dtype == torch.float32
+    assert controls[0].tolist() == pytest.approx(expected, abs=1e-7)
     assert w_ratio(2) == pytest.approx(0.462756, abs=1e-6) and w_ratio(0.5) == 0.0
-    physical = FMSynth().denormalize(sel.controls)
+    physical = FMSynth().denormalize(controls)
     assert [physical[f"ratio_{k}"].item() for k in (2, 4, 6)] == pytest.approx([2, 3.5, 0.5], rel=1e-6)
 
 
@@ -254,7 +268,7 @@ def test_kept_voice_has_exact_controls():
 )
 def test_unplayable_voices_are_rejected(voice, category):
     sel = select_ddx7_56([voice])
-    assert sel.kept == () and sel.controls.shape == (0, 9)
+    assert sel.kept == () and as_controls(sel.physical).shape == (0, 9)
     assert sel.rejected[0].startswith(category + ":")
 
 
@@ -275,6 +289,7 @@ def test_voices_with_inactive_offending_operators_are_kept(voice):
 
 def test_off_modulator_out_of_range_is_kept_with_level_zero_and_clamped_ratio():
     voice = fm_voice().replace_operator(6, coarse=20, output_level=0)  # ratio 20
+    assert ddx7_56_physical([voice])["ratio_6"].item() == 10.0
     controls = ddx7_56_controls([voice])
     assert controls.shape == (1, 9)
     assert controls[0, 5].item() == 0.0 and controls[0, 8].item() == pytest.approx(1.0)
@@ -286,11 +301,27 @@ def test_bounds_are_the_arguments_not_a_running_range():
     ratio3 = fm_voice(ratios=((1, 0), (3, 0), (1, 0), (3, 0), (1, 0), (3, 0)))
     sel = select_ddx7_56([ratio3])
     assert sel.kept == (0,)
-    assert sel.controls[0, 6:].tolist() == pytest.approx([0.598104] * 3, abs=1e-6)
+    assert as_controls(sel.physical)[0, 6:].tolist() == pytest.approx([0.598104] * 3, abs=1e-6)
     narrow = select_ddx7_56([ratio3], ratio_min=0.5, ratio_max=2.0)
     assert narrow.kept == () and narrow.rejected[0].startswith("ratio range")
     wide = select_ddx7_56([ratio3], ratio_min=0.25, ratio_max=16.0)
-    assert wide.controls[0, 6].item() == pytest.approx(math.log(3 / 0.25) / math.log(64), abs=1e-6)
+    wide_controls = as_controls(wide.physical, ratio_min=0.25, ratio_max=16.0)
+    assert wide_controls[0, 6].item() == pytest.approx(math.log(3 / 0.25) / math.log(64), abs=1e-6)
+
+
+def test_controls_agree_with_a_float64_conversion_to_one_float32_step():
+    ratios = [(c, f) for c in range(0, 11) for f in range(0, 100, 7)]
+    voices = [fm_voice(ratios=((1, 0), r, (1, 0), r, (1, 0), r), levels=(99, i % 100, 0, 50, 1, 98))
+              for i, r in enumerate(ratios)]
+    sel = select_ddx7_56(voices)
+    reference = {
+        f"level_{n}": torch.tensor([float(voices[i].operator(n).output_level) for i in sel.kept], dtype=torch.float64)
+        for n in range(1, 7)
+    }
+    for n in (2, 4, 6):
+        reference[f"ratio_{n}"] = torch.tensor([voices[i].operator(n).ratio for i in sel.kept], dtype=torch.float64)
+    expected = as_controls(reference).clamp(0, 1).float()
+    torch.testing.assert_close(as_controls(sel.physical), expected, atol=1.2e-7, rtol=0)
 
 
 def test_duplicates_after_conversion_are_removed_keeping_the_first():
@@ -308,10 +339,13 @@ def test_load_presets_concatenates_and_deduplicates_across_files(tmp_path):
     write_cartridge(tmp_path / "a.syx", [fm_voice(), fm_voice(algorithm=1)])
     write_cartridge(tmp_path / "b.SYX", [fm_voice(), fm_voice(levels=(99, 0, 99, 0, 99, 0))])
     with pytest.warns(UserWarning, match="kept 2 of 64 voices from 2 file"):
-        controls = load_presets([tmp_path / "a.syx", tmp_path / "b.SYX"])
-    assert torch.equal(controls, ddx7_56_controls([fm_voice(), fm_voice(levels=(99, 0, 99, 0, 99, 0))]))
+        physical = load_presets([tmp_path / "a.syx", tmp_path / "b.SYX"])
+    expected = ddx7_56_physical([fm_voice(), fm_voice(levels=(99, 0, 99, 0, 99, 0))])
+    assert list(physical) == list(expected)
+    assert all(torch.equal(physical[k], expected[k]) and physical[k].dtype == torch.float32 for k in expected)
     with pytest.warns(UserWarning):
-        assert torch.equal(load_presets(tmp_path), controls)  # a directory: its .syx files, sorted
+        from_dir = load_presets(tmp_path)  # a directory: its .syx files, sorted
+    assert all(torch.equal(from_dir[k], physical[k]) for k in physical)
 
 
 def test_load_presets_without_playable_voices_raises(tmp_path):
@@ -329,8 +363,8 @@ def test_load_presets_raises_on_a_malformed_file_unless_told_to_skip_it(tmp_path
     with pytest.raises(ValueError, match="short.syx: expected 4104 bytes"):
         load_presets(files)
     with pytest.warns(UserWarning) as record:
-        controls = load_presets(files, skip_invalid=True)
-    assert controls.shape == (1, 9)
+        physical = load_presets(files, skip_invalid=True)
+    assert as_controls(physical).shape == (1, 9)
     messages = [str(w.message) for w in record]
     assert any("skipped" in m and "short.syx" in m for m in messages)
     assert any("kept 1 of 32 voices from 1 file" in m for m in messages)

@@ -157,3 +157,32 @@ def test_unique_names():
     assert unique_names(["peq5", "comp", "limiter", "peq5", "softclip"]) == [
         "peq5_1", "comp", "limiter", "peq5_2", "softclip",
     ]
+
+
+def test_effects_declare_no_response_or_curve_by_default():
+    gain = Gain(SR)
+    assert gain.magnitude_response_db(torch.rand(2, 1), torch.tensor([100.0])) is None
+    assert gain.static_curve(torch.rand(2, 1), torch.tensor([-20.0])) is None
+
+
+def test_chain_magnitude_response_is_the_sum_over_its_eqs():
+    from ddspfx.effects.eq import GraphicEQ, ParametricEQ
+
+    peq, geq = ParametricEQ(44100), GraphicEQ(44100)
+    chain = FXChain({"peq": peq, "g": Gain(44100), "geq": geq})
+    controls = torch.rand(2, 26, generator=torch.Generator().manual_seed(0))
+    freqs = torch.logspace(1.5, 4.2, 40)
+    expected = peq.magnitude_response_db(controls[:, :15], freqs) + geq.magnitude_response_db(controls[:, 16:], freqs)
+    torch.testing.assert_close(chain.magnitude_response_db(controls, freqs), expected)
+    assert FXChain([Gain(SR), HardnessClipper(SR)]).magnitude_response_db(torch.rand(1, 4), freqs) is None
+
+
+def test_chain_static_curve_is_its_first_compressors():
+    from ddspfx.effects.dynamics import Compressor, SimpleCompressor
+
+    first, second = Compressor(SR), SimpleCompressor(SR)
+    chain = FXChain({"g": Gain(SR), "c1": first, "c2": second})
+    controls = torch.rand(2, 12, generator=torch.Generator().manual_seed(1))
+    levels = torch.linspace(-60.0, 0.0, 13)
+    torch.testing.assert_close(chain.static_curve(controls, levels), first.static_curve(controls[:, 1:7], levels))
+    assert FXChain([Gain(SR)]).static_curve(torch.rand(1, 1), levels) is None

@@ -200,8 +200,6 @@ def test_static_curve_closed_form():
 
 def test_bad_input_is_named():
     comp = Compressor(44100)
-    with pytest.raises(ValueError, match=r"\(batch, 6\)"):
-        comp(torch.zeros(1, 100), torch.zeros(1, 5))
     with pytest.raises(ValueError, match="threshold_db"):
         comp(torch.zeros(1, 100), torch.zeros(1, 6, 4))
     with pytest.raises(ValueError, match="knee_db"):

@@ -132,10 +132,6 @@ def test_coefficients_and_magnitude_response():
 def test_bad_controls_raise_clear_errors():
     eq = no_warnings(ParametricEQ, sample_rate=48000)
     x = torch.randn(2, 100)
-    with pytest.raises(ValueError, match=r"shape \(batch, 15\)"):
-        eq(x, torch.rand(2, 14))
-    with pytest.raises(ValueError, match="NaN"):
-        eq(x, torch.full((2, 15), float("nan")))
     with pytest.raises(ValueError, match="'low_shelf_freq'.*time-varying"):
         eq(x, torch.rand(2, 15, 4))
     with pytest.raises(ValueError, match="batch sizes differ"):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -14,8 +15,11 @@ LOSS_CONFIGS = sorted(LOSS_DIR.glob("*.yaml"))
 
 
 def instantiate_loss(path, sample_rate=44100):
-    """Instantiate conf/loss/<file> inside a primary-like config that has `sample_rate`."""
-    cfg = OmegaConf.create({"sample_rate": sample_rate, "loss": OmegaConf.load(path)})
+    """Instantiate conf/loss/<file> inside a primary-like config that has `sample_rate`. Hydra composes
+    the file: the combined losses take their members from the single-loss files (defaults lists)."""
+    with initialize_config_dir(config_dir=str(LOSS_DIR.parent), version_base="1.3"):
+        loss = compose(config_name=f"loss/{path.stem}").loss
+    cfg = OmegaConf.create({"sample_rate": sample_rate, "loss": OmegaConf.to_container(loss)})
     return instantiate(cfg.loss)
 
 

@@ -9,17 +9,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [
-    "trainer.device=cpu",
-    "trainer.epochs=1",
-    "trainer.steps_per_epoch=3",
-    "trainer.batch_size=4",
-    "trainer.valid_batch_size=4",
-    "trainer.progress=false",
-    "synth.duration=0.05",
-    "data.valid_size=8",
-    "data.test_size=6",
-]
+pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 
 
 def run(script, *args):
@@ -27,9 +17,9 @@ def run(script, *args):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained_run(tmp_path_factory, tiny_overrides):
     run_dir = tmp_path_factory.mktemp("fm_run")
-    result = run("train_fm.py", *TINY, f"hydra.run.dir={run_dir}")
+    result = run("train_fm.py", *tiny_overrides("fm"), f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -41,8 +31,8 @@ def test_training_writes_a_complete_run(trained_run):
     assert any((trained_run / "tb").iterdir())
 
 
-def test_resume_continues_the_same_run(trained_run):
-    result = run("train_fm.py", *TINY, "trainer.epochs=2", "trainer.resume=true", f"hydra.run.dir={trained_run}")
+def test_resume_continues_the_same_run(trained_run, tiny_overrides):
+    result = run("train_fm.py", *tiny_overrides("fm"), "trainer.epochs=2", "trainer.resume=true", f"hydra.run.dir={trained_run}")
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(trained_run / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] == 6 and state["epoch"] == 2
@@ -78,7 +68,7 @@ MIXTURE_FLOW = [
 ]
 
 
-def test_mixture_flow_model_end_to_end_with_a_preset_cartridge(tmp_path):
+def test_mixture_flow_model_end_to_end_with_a_preset_cartridge(tmp_path, tiny_overrides):
     from ddspfx.data.dx7 import init_voice, write_cartridge
 
     voice = init_voice(algorithm=5)
@@ -88,12 +78,12 @@ def test_mixture_flow_model_end_to_end_with_a_preset_cartridge(tmp_path):
     cartridge = tmp_path / "bank.syx"
     write_cartridge(cartridge, [voice])
     run_dir = tmp_path / "run"
-    result = run("train_fm.py", *TINY, *MIXTURE_FLOW, f"hydra.run.dir={run_dir}")
+    result = run("train_fm.py", *tiny_overrides("fm"), *MIXTURE_FLOW, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    result = run("evaluate.py", f"run={run_dir}", f"data.presets=[{cartridge}]")
+    result = run("evaluate.py", f"run={run_dir}", f"+data.presets=[{cartridge}]")
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"test", "presets"}
+    metrics = json.loads((run_dir / "metrics_presets-bank.syx.json").read_text())
+    assert {k for k in metrics if not k.startswith("_")} == {"test", "presets"}
     model = metrics["test"]["model"]
     assert {"best_of_3/sot", "map/mel", "consistency/sot", "h_mc", "h_kl", "mmd2"} <= set(model)
     assert model["best_of_3/sot"] <= model["best_of_1/sot"]

@@ -8,26 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [
-    "trainer.device=cpu",
-    "trainer.epochs=1",
-    "trainer.steps_per_epoch=2",
-    "trainer.batch_size=4",
-    "trainer.valid_batch_size=8",
-    "trainer.progress=false",
-    "segment=0.5",
-    "data.valid_size=8",
-    "data.test_size=4",
-    "source.train.n_tracks=2",
-    "source.train.track_seconds=2.0",
-    "source.valid.n_tracks=1",
-    "source.valid.track_seconds=2.0",
-    "source.test.n_tracks=1",
-    "source.test.track_seconds=2.0",
-    "encoder.frontend.channels=[8,8,16]",
-    "encoder.hidden=16",
-    "encoder.depth=1",
-]
+pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 
 
 def run(script, *args):
@@ -35,11 +16,11 @@ def run(script, *args):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained_run(tmp_path_factory, tiny_overrides):
     """A chain whose synthesis and analysis sides differ in the compressor only: EQ + exact compressor
     against EQ + simplified compressor, so the parameter MSE is absent."""
     run_dir = tmp_path_factory.mktemp("mastering_run")
-    result = run("train_mastering.py", *TINY, "sfx=peq_comp", "afx=peq_compsimple", f"hydra.run.dir={run_dir}")
+    result = run("train_mastering.py", *tiny_overrides("mastering"), "sfx=peq_comp", "afx=peq_compsimple", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -61,8 +42,8 @@ def test_evaluate_scores_the_model_beside_both_baselines(trained_run):
     assert "| mrstft |" in result.stdout
 
 
-def test_same_chains_add_the_parameter_mse(tmp_path):
-    result = run("train_mastering.py", *TINY, "sfx=dist", "loss=params10", f"hydra.run.dir={tmp_path}")
+def test_same_chains_add_the_parameter_mse(tmp_path, tiny_overrides):
+    result = run("train_mastering.py", *tiny_overrides("mastering"), "sfx=dist", "loss=params10", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     result = run("evaluate.py", f"run={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -71,8 +52,8 @@ def test_same_chains_add_the_parameter_mse(tmp_path):
     assert "param_mse" not in metrics["none"]
 
 
-def test_a_parameter_loss_with_different_chains_is_refused(tmp_path):
-    result = run("train_mastering.py", *TINY, "sfx=peq", "afx=geq", "loss=params10", f"hydra.run.dir={tmp_path}")
+def test_a_parameter_loss_with_different_chains_is_refused(tmp_path, tiny_overrides):
+    result = run("train_mastering.py", *tiny_overrides("mastering"), "sfx=peq", "afx=geq", "loss=params10", f"hydra.run.dir={tmp_path}")
     assert result.returncode != 0
     assert "parameter loss needs the analysis chain to equal the synthesis chain" in result.stderr
 

@@ -27,6 +27,7 @@ def load_script():
     return module
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "ckpt" / "proxy.pt"
     result = subprocess.run(

@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 import torch.multiprocessing as mp
+from torch.testing import assert_close
 
 from ddspfx.train import load_checkpoint, seed_everything
 from tests.train.toy_task import ToyRegression, ddp_worker, draw_batch, mse_grad, toy_config
@@ -26,10 +27,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(run_dir, options: dict) -> list[dict]:
-    """Run `ddp_worker` on WORLD processes and return what each rank saved."""
+def spawn(run_dir, options: dict, worker=ddp_worker) -> list[dict]:
+    """Run `worker` on WORLD processes and return what each rank saved."""
     context = mp.start_processes(
-        ddp_worker, args=(WORLD, free_port(), str(run_dir), options), nprocs=WORLD,
+        worker, args=(WORLD, free_port(), str(run_dir), options), nprocs=WORLD,
         join=False, start_method="spawn",
     )
     deadline = time.monotonic() + HANG_GUARD_S
@@ -95,3 +96,26 @@ def test_toy_config_is_plain_sgd():
     """The closed form above assumes plain SGD without clipping."""
     cfg = toy_config()
     assert cfg["optimizer"]["_target_"] == "torch.optim.SGD" and cfg["grad_clip"] is None
+
+
+def test_ddp_with_members_skips_a_member_on_every_rank(tmp_path):
+    """Members under DDP: member 2's NaN on rank 1 only skips member 2's step on both ranks;
+    the others take the SGD step on the mean of the ranks' gradients."""
+    from tests.train.members_toy import MemberRegression, members_ddp_worker
+
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05}
+    cfg = {"epochs": 1, "steps_per_epoch": 4, "optimizer": sgd, "grad_clip": None, "scheduler": None}
+    ranks = spawn(tmp_path, {"cfg": cfg, "nan_calls": {1: {2: {1}}}}, members_ddp_worker)
+    assert torch.equal(ranks[0]["weight"], ranks[1]["weight"])
+    assert ranks[0]["summary"]["members"] == ranks[1]["summary"]["members"]
+
+    task = MemberRegression()
+    generators = [torch.Generator().manual_seed(r) for r in range(WORLD)]
+    for step in range(4):
+        batches = [task.train_batch(8 // WORLD, g) for g in generators]
+        loss = sum(task._losses(b) for b in batches).sum() / WORLD
+        (grad,) = torch.autograd.grad(loss, task.weight)
+        if step == 1:
+            grad[2] = 0.0
+        task.weight.data -= 0.05 * grad
+    assert_close(ranks[0]["weight"], task.weight.detach(), rtol=1e-12, atol=1e-12)

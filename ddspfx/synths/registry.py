@@ -1,0 +1,29 @@
+"""Synth names (config keys such as `synth=fm`) → classes.
+
+| name | synth |
+|---|---|
+| fm | FMSynth (DX7 algorithms 5/6, "ddx7_56") |
+"""
+
+from __future__ import annotations
+
+from ddspfx.synths.base import Synth
+from ddspfx.synths.fm import FMSynth
+
+SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth}
+
+
+def known_synths() -> list[str]:
+    """Every name `build_synth` accepts."""
+    return list(SYNTHS)
+
+
+def build_synth(name: str, **kwargs) -> Synth:
+    """Build the synth called `name` with constructor arguments `kwargs` (e.g. `sample_rate=`).
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    if name not in SYNTHS:
+        raise ValueError(f"unknown synth {name!r}; known synths are {known_synths()}")
+    return SYNTHS[name](**kwargs)
