@@ -62,6 +62,15 @@ def cqt_q_factor(bins_per_octave: int) -> float:
     return 1.0 / (2.0 ** (1.0 / bins_per_octave) - 1.0)
 
 
+def bins_below_nyquist(fmin: float, bins_per_octave: int, sample_rate: float, at_most: int | None = None) -> int:
+    """The largest number of bins whose top centre frequency fmin · 2^((n − 1) / bins_per_octave)
+    does not exceed Nyquist (sample_rate / 2), capped at `at_most` (e.g. 96 at 16 kHz from C1)."""
+    fit = 1 + math.floor(bins_per_octave * math.log2(sample_rate / 2 / fmin) + 1e-9)
+    if fit < 1:
+        raise ValueError(f"cqt: fmin={fmin} Hz is above Nyquist ({sample_rate / 2} Hz)")
+    return fit if at_most is None else min(fit, int(at_most))
+
+
 def cqt_frequencies(
     fmin: float = 32.70,
     n_bins: int = 113,

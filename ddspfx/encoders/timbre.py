@@ -33,7 +33,8 @@ class TimbreEncoder(nn.Module):
     `n_bins` they are scaled to round(f · n_bins / 113) bins (at least 1); 10,503 parameters at 113 bins.
 
     Args:
-        sample_rate, fmin, n_bins, bins_per_octave, hop: the `LogCQT` frontend.
+        sample_rate, fmin, n_bins, bins_per_octave, hop: the `LogCQT` frontend (n_bins None: 113,
+            or as many as fit below Nyquist).
         pad_value: constant used to pad the time axis (1e-6 as in the reference, in log-CQT units).
         normalize: peak-normalize each example first (`peak_normalize`, the reference's max_norm).
 
@@ -45,7 +46,7 @@ class TimbreEncoder(nn.Module):
         self,
         sample_rate: float = 44100,
         fmin: float = 32.70,
-        n_bins: int = 113,
+        n_bins: int | None = 113,
         bins_per_octave: int = 12,
         hop: int = 512,
         pad_value: float = 1e-6,
@@ -54,6 +55,7 @@ class TimbreEncoder(nn.Module):
         super().__init__()
         self.frontend = LogCQT(sample_rate, fmin, n_bins, bins_per_octave, hop)
         self.pad_value, self.normalize = float(pad_value), bool(normalize)
+        n_bins = self.frontend.n_bins
         self.freq_kernels = tuple(max(1, round(f * n_bins / REFERENCE_BINS)) for f in FREQ_KERNELS)
         self.branches = nn.ModuleList(
             nn.Conv2d(1, channels, (f, t)) for f in self.freq_kernels for t, channels in TIME_KERNELS_CHANNELS

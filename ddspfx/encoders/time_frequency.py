@@ -26,7 +26,8 @@ class TimeFrequencyEncoder(nn.Module):
     All convolutions are "valid"; PReLUs have one parameter. 453,700 parameters at 113 bins.
 
     Args:
-        sample_rate, fmin, n_bins, bins_per_octave, hop: the `LogCQT` frontend.
+        sample_rate, fmin, n_bins, bins_per_octave, hop: the `LogCQT` frontend (n_bins None: 113,
+            or as many as fit below Nyquist).
         channels: filters per convolution (64).
         time_kernel: width in frames of the first temporal filter (128).
         time_kernel_2: width of the second temporal filter (31).
@@ -42,7 +43,7 @@ class TimeFrequencyEncoder(nn.Module):
         self,
         sample_rate: float = 44100,
         fmin: float = 32.70,
-        n_bins: int = 113,
+        n_bins: int | None = 113,
         bins_per_octave: int = 12,
         hop: int = 512,
         channels: int = 64,
@@ -52,9 +53,10 @@ class TimeFrequencyEncoder(nn.Module):
         normalize: bool = True,
     ):
         super().__init__()
+        self.frontend = LogCQT(sample_rate, fmin, n_bins, bins_per_octave, hop)
+        n_bins = self.frontend.n_bins
         if not 1 <= freq_kernel <= n_bins:
             raise ValueError(f"TimeFrequencyEncoder: freq_kernel={freq_kernel} must be in [1, n_bins={n_bins}]")
-        self.frontend = LogCQT(sample_rate, fmin, n_bins, bins_per_octave, hop)
         self.normalize = bool(normalize)
         self.time_conv = _conv_bn_prelu(nn.Conv2d(1, channels, (1, time_kernel)), channels, nn.BatchNorm2d)
         self.time_conv_2 = _conv_bn_prelu(nn.Conv1d(channels, channels, time_kernel_2), channels, nn.BatchNorm1d)

@@ -150,8 +150,15 @@ class ZukoFlow(nn.Module):
         return self.transform(c).call_and_ladj(z)
 
 
+DSF_ONLY_KEYS = ("hidden",)  # sigmoids per dimension of a DSF step; zuko flows take hidden_features
+
+
 def make_flow(n_params: int, context_dim: int, type: str = "dsf", length: int = 0, **kwargs: Any) -> nn.Module | None:
-    """Build the flow from its config node `{type: dsf | nsf | maf, length: L, ...}`; None when L = 0."""
+    """Build the flow from its config node `{type: dsf | nsf | maf, length: L, ...}`; None when L = 0.
+
+    The head presets carry the DSF key `hidden`; an NSF or MAF flow ignores it (so that
+    `head.flow.type=nsf` works on any preset) and takes zuko's own keys (`hidden_features`, `bins`, …).
+    """
     if length < 0:
         raise ValueError(f"head.flow.length must be >= 0, got {length}")
     if type not in ("dsf", "nsf", "maf"):
@@ -161,4 +168,8 @@ def make_flow(n_params: int, context_dim: int, type: str = "dsf", length: int = 
     if type == "dsf":
         check_keys(DSFStep, kwargs, "head.flow")
         return DSFFlow(n_params, context_dim, length, **kwargs)
-    return ZukoFlow(n_params, context_dim, type, length, **kwargs)
+    zuko_kwargs = {k: v for k, v in kwargs.items() if k not in DSF_ONLY_KEYS}
+    try:
+        return ZukoFlow(n_params, context_dim, type, length, **zuko_kwargs)
+    except TypeError as error:
+        raise ValueError(f"head.flow: a zuko {type.upper()} does not accept {sorted(zuko_kwargs)}: {error}") from None

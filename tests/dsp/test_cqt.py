@@ -117,3 +117,15 @@ def test_time_and_frequency_domain_paths_agree(monkeypatch, cost):
     finally:
         module._plan.cache_clear()
     torch.testing.assert_close(forced, default, rtol=2e-3, atol=2e-4 * float(default.max()))
+
+
+def test_bins_below_nyquist_is_the_largest_count_that_fits():
+    from ddspfx.dsp.cqt import bins_below_nyquist
+
+    for rate in (16000, 22050, 44100, 48000):
+        n = bins_below_nyquist(32.70, 12, rate)
+        cqt_frequencies(32.70, n, 12, rate)  # fits
+        with pytest.raises(ValueError, match="exceeds Nyquist"):
+            cqt_frequencies(32.70, n + 1, 12, rate)
+    assert bins_below_nyquist(32.70, 12, 16000) == 96
+    assert bins_below_nyquist(32.70, 12, 44100, at_most=113) == 113

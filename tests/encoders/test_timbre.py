@@ -68,3 +68,11 @@ def test_bad_input():
         encoder(torch.zeros(2, 1000))
     with pytest.raises(ValueError, match="Nyquist"):
         TimbreEncoder(sample_rate=16000)
+
+
+def test_automatic_bins_fit_any_sample_rate():
+    at_16k = TimbreEncoder(sample_rate=16000, n_bins=None)
+    assert at_16k.frontend.n_bins == 96
+    assert TimbreEncoder(sample_rate=44100, n_bins=None).frontend.n_bins == 113
+    out = at_16k(torch.randn(2, 16000))
+    assert out.shape == (2, at_16k.out_dim) and torch.isfinite(out).all()

@@ -98,3 +98,16 @@ def test_dsf_extreme_inputs_stay_finite():
     z = torch.tensor([[1e4, -1e4, 0.0, 50.0, -50.0]])
     out, ladj = step(z, torch.randn(1, CTX))
     assert torch.isfinite(out).all() and torch.isfinite(ladj).all()
+
+
+@pytest.mark.parametrize("kind", ["nsf", "maf"])
+def test_zuko_flow_from_a_head_preset_that_carries_the_dsf_hidden_key(kind):
+    flow = {"type": kind, "length": 1, "hidden": 8, "hidden_features": [16]}  # head.flow.type=<kind> on a preset
+    head = ProbabilisticHead(3, D, flow=flow)
+    samples, log_q = head.sample_and_log_prob(torch.randn(2, 3), 4)
+    assert samples.shape == (2, 4, D) and torch.isfinite(log_q).all()
+
+
+def test_zuko_flow_with_an_unknown_key_names_the_config_node():
+    with pytest.raises(ValueError, match="head.flow: a zuko NSF does not accept"):
+        ProbabilisticHead(3, D, flow={"type": "nsf", "length": 1, "bogus": 1})
