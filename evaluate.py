@@ -48,6 +48,14 @@ def main(cfg: DictConfig) -> None:
     except (NotARunError, CheckpointError) as error:
         print(f"evaluate.py: {error}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:  # data faults (cartridges, audio folders), also when Hydra wraps them
+        from ddspfx.data.errors import find_data_error
+
+        data_error = find_data_error(error)
+        if data_error is None:
+            raise
+        print(f"evaluate.py: {data_error}", file=sys.stderr)
+        sys.exit(2)
     run = result.document["_run"]
     print(f"Evaluated {result.loaded.checkpoint} (step {run['step']}, run {run['status']})")
     print(format_table(result.metrics, result.specs))

@@ -5,8 +5,8 @@ each is rewritten only as much as a smoke run needs: the smoke config group (`sm
 the CPU for training scripts, `--quick` and one model for sweeps, a few steps for the proxy, 2
 processes for torchrun (`--standalone`: a free port), placeholders (`<date>_<time>`, `<run dir>`)
 filled with the runs made by the commands before them, `--all` for results tables (smoke runs are
-marked quick), and data a user brings (`/data/musdb18hq`, DX7 banks) replaced by a folder
-generated here. They run in a scratch folder that links to the repository, so `outputs/` stays
+marked quick), and data a user brings (`/data/musdb18hq`) replaced by a folder generated
+here. They run in a scratch folder that links to the repository, so `outputs/` stays
 clean. Commands that cannot run here are skipped with the reason (see `SKIP`).
 """
 
@@ -127,7 +127,6 @@ def make_workdir(work: Path) -> None:
     for name in ("train_fm.py", "train_mastering.py", "evaluate.py", "scripts", "conf", "ddspfx"):
         (work / name).symlink_to(ROOT / name)
     make_music_folder(work / "musdb")
-    make_banks(work / "banks")
 
 
 def make_music_folder(root: Path, rate: int = 44100, seconds: float = 3.0) -> None:
@@ -140,18 +139,6 @@ def make_music_folder(root: Path, rate: int = 44100, seconds: float = 3.0) -> No
             audio = 0.2 * notes + 0.05 * rng.standard_normal(t.size)
             (root / split / f"track{k}").mkdir(parents=True)
             sf.write(root / split / f"track{k}" / "mixture.wav", audio.astype(np.float32), rate)
-
-
-def make_banks(folder: Path) -> None:
-    """The DX7 cartridges the README names, each holding voices the FM synth can play."""
-    from ddspfx.data.dx7 import init_voice, write_cartridge
-
-    folder.mkdir()
-    voice = init_voice(algorithm=5)
-    for op, level in zip(range(1, 7), (99, 80, 90, 70, 85, 60)):
-        voice = voice.replace_operator(op, output_level=level)
-    for name in ("rom1a.syx", "rom1b.syx"):
-        write_cartridge(folder / name, [voice.replace_operator(2, coarse=2)])
 
 
 def run_lane(steps: list[Step], work: Path, results: dict) -> None:

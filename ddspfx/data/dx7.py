@@ -30,6 +30,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from ddspfx.data.errors import DataError
+
 N_VOICES = 32
 N_OPERATORS = 6
 VOICE_BYTES = 128
@@ -41,6 +43,12 @@ FILE_BYTES = len(HEADER) + DATA_BYTES + 2  # 4104
 END = 0xF7
 NAME_LENGTH = 10
 MODES = ("ratio", "fixed")  # osc mode bit 0 / 1
+
+
+class CartridgeError(DataError):
+    """A .syx file that cannot be used: unreadable, not a DX7 32-voice bulk dump, bad checksum, a
+    field out of range, or no playable voice. The message is one line naming the file (and the
+    voice, 0-based, and field where there is one)."""
 
 
 def _check_range(name: str, value, hi: int, lo: int = 0) -> None:
@@ -264,24 +272,24 @@ def write_cartridge(path: str | Path, voices: Sequence[Voice], channel: int = 0)
 
 
 def _check_bulk_dump(data: bytes, source: str) -> None:
-    """Validate size, header, end byte, 7-bit data and checksum; ValueError naming `source`."""
+    """Validate size, header, end byte, 7-bit data and checksum; CartridgeError naming `source`."""
     if len(data) != FILE_BYTES:
-        raise ValueError(f"{source}: expected {FILE_BYTES} bytes (DX7 32-voice bulk dump), got {len(data)}")
+        raise CartridgeError(f"{source}: expected {FILE_BYTES} bytes (DX7 32-voice bulk dump), got {len(data)}")
     head = data[:len(HEADER)]
     if head[:2] != HEADER[:2] or head[2] & 0xF0 or head[3:] != HEADER[3:]:
-        raise ValueError(
+        raise CartridgeError(
             f"{source}: not a DX7 32-voice bulk dump: header {head.hex(' ').upper()}, "
             f"expected F0 43 0n 09 20 00"
         )
     if data[-1] != END:
-        raise ValueError(f"{source}: missing end byte F7 (found {data[-1]:02X} at offset {FILE_BYTES - 1})")
+        raise CartridgeError(f"{source}: missing end byte F7 (found {data[-1]:02X} at offset {FILE_BYTES - 1})")
     payload = data[len(HEADER):len(HEADER) + DATA_BYTES]
     bad = next((i for i, c in enumerate(payload) if c > 0x7F), None)
     if bad is not None:
-        raise ValueError(f"{source}: data byte {bad} (voice {bad // VOICE_BYTES}) is {payload[bad]:02X}, not 7-bit")
+        raise CartridgeError(f"{source}: data byte {bad} (voice {bad // VOICE_BYTES}) is {payload[bad]:02X}, not 7-bit")
     found, expected = data[-2], checksum(payload)
     if found != expected:
-        raise ValueError(f"{source}: bad checksum: expected {expected:02X}, found {found:02X}")
+        raise CartridgeError(f"{source}: bad checksum: expected {expected:02X}, found {found:02X}")
 
 
 def unpack_cartridge(data: bytes, source: str = "<bytes>") -> list[Voice]:
@@ -295,14 +303,23 @@ def unpack_cartridge(data: bytes, source: str = "<bytes>") -> list[Voice]:
             voices.append(unpack_voice(block))
         except ValueError as err:
             name = _decode_name(block[GLOBAL_OFFSET + 16:])
-            raise ValueError(f"{source}: voice {i} ({name!r}): {err}") from None
+            raise CartridgeError(f"{source}: voice {i} ({name!r}): {err}") from None
     return voices
 
 
 def read_cartridge(path: str | Path) -> list[Voice]:
-    """Read a DX7 32-voice bulk dump (.syx, 4104 bytes) → 32 `Voice`s in file order."""
+    """Read a DX7 32-voice bulk dump (.syx, 4104 bytes) → 32 `Voice`s in file order.
+
+    Raises:
+        CartridgeError: unreadable file, not a bulk dump, bad checksum or a field out of range
+            (one line naming the file, and the voice and field where there is one).
+    """
     path = Path(path)
-    return unpack_cartridge(path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CartridgeError(f"{path}: unreadable cartridge ({err.strerror or err})") from None
+    return unpack_cartridge(data, str(path))
 
 
 # ----------------------------------------------------------------------------- ddx7_56 presets
@@ -411,17 +428,15 @@ def _syx_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _read_all(files: list[Path], skip_invalid: bool) -> list[Voice]:
-    """The voices of every file in order; with `skip_invalid`, a malformed file is skipped with a warning."""
-    voices = []
-    for f in files:
-        try:
-            voices += read_cartridge(f)
-        except ValueError as err:
-            if not skip_invalid:
-                raise
-            warnings.warn(f"load_presets: skipped {err}", stacklevel=3)
-    return voices
+def _format_counts(counts: dict[str, int]) -> str:
+    """{"algorithm": 27, "feedback": 5} → "algorithm 27, feedback 5" (most frequent first)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
+
+
+PLAYABLE = (
+    "the ddx7_56 synth plays algorithms 5 and 6 without feedback through the loop, no fixed-frequency "
+    "operator, carriers at ratio 1, ratios in [{lo:g}, {hi:g}]"
+)
 
 
 def load_presets(
@@ -434,20 +449,46 @@ def load_presets(
 
     The result is named as FMSynth's parameters, each `(n_kept,)` float32 (see `PresetSelection`):
     `FMSynth.normalize(**load_presets(...))` gives the controls `(n_kept, 9)`.
-    Duplicates are removed across files (the first occurrence is kept). Warns with the number
-    kept of the number read and the rejection counts; raises ValueError if none is playable.
-    A malformed file raises, or is skipped with a warning if `skip_invalid`.
+    Duplicates are removed across files (the first occurrence is kept; a later one counts as a
+    "duplicate" of its own cartridge). One warning line per cartridge says how many voices were kept
+    and the rejections counted by reason ("algorithm 27, feedback 5").
+
+    Raises:
+        CartridgeError (a `DataError`): no .syx file; a malformed or unreadable cartridge (one line:
+            path, voice, field), unless `skip_invalid`, which skips it with a one-line warning; no
+            playable voice in any cartridge (one line with the counts by reason).
     """
     files = _syx_files(paths)
     if not files:
-        raise ValueError(f"load_presets: no .syx file in {paths!r}")
-    voices = _read_all(files, skip_invalid)
+        raise CartridgeError(f"load_presets: no .syx file in {paths!r}")
+    voices: list[Voice] = []
+    spans: list[tuple[Path, int, int]] = []  # (file, first voice index, end)
+    skipped = []
+    for f in files:
+        try:
+            read = read_cartridge(f)
+        except CartridgeError as err:
+            if not skip_invalid:
+                raise
+            skipped.append(f)
+            warnings.warn(f"load_presets: skipped {err}", stacklevel=2)
+            continue
+        spans.append((f, len(voices), len(voices) + len(read)))
+        voices += read
     selection = select_ddx7_56(voices, ratio_min, ratio_max)
-    summary = (
-        f"{len(selection.kept)} of {len(voices)} voices from {len(voices) // N_VOICES} file(s) are playable ddx7_56 "
-        f"presets (ratios in [{ratio_min:g}, {ratio_max:g}]); rejected: {selection.reason_counts()}"
-    )
+    kept = set(selection.kept)
+    totals: Counter = Counter()
+    for f, a, b in spans:
+        reasons = Counter(selection.rejected[i].split(":")[0] for i in range(a, b) if i in selection.rejected)
+        totals.update(reasons)
+        n_kept = sum(i in kept for i in range(a, b))
+        detail = f"; rejected {b - a - n_kept}: {_format_counts(reasons)}" if reasons else ""
+        warnings.warn(f"load_presets: {f}: kept {n_kept} of {b - a} voices{detail}", stacklevel=2)
     if not selection.kept:
-        raise ValueError(f"load_presets: no playable preset: {summary}; files: {[str(f) for f in files]}")
-    warnings.warn(f"load_presets: kept {summary}", stacklevel=2)
+        skipped_note = f", {len(skipped)} skipped as malformed" if skipped else ""
+        raise CartridgeError(
+            f"load_presets: no playable voice in {len(spans)} cartridge(s){skipped_note} "
+            f"({len(voices)} voices rejected: {_format_counts(dict(totals))}); "
+            f"{PLAYABLE.format(lo=ratio_min, hi=ratio_max)} (scripts/make_demo_cartridge.py writes such a bank)"
+        )
     return selection.physical

@@ -7,6 +7,7 @@ import torch
 import torchaudio.functional as AF
 
 from ddspfx.data.audio import AudioFileError, AudioFolder, is_near_silent, load_audio, probe_audio, read_segment
+from ddspfx.data.errors import DataError
 
 SR = 8000
 
@@ -46,7 +47,7 @@ def test_empty_folder_is_an_error_naming_it(tmp_path):
 
 
 def test_missing_folder_and_unknown_split_are_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    with pytest.raises(DataError, match="nowhere"):
         folder(tmp_path / "nowhere")
     write(tmp_path / "a.wav", sine(440, 1))
     with pytest.raises(ValueError, match="unknown split 'validation'"):
@@ -71,7 +72,7 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path):
 def test_a_folder_of_only_bad_files_says_how_many_were_rejected(tmp_path):
     (tmp_path / "corrupt.wav").write_bytes(b"not audio at all" * 100)
     write(tmp_path / "empty.flac", np.zeros(0, np.float32))
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match=rf"no usable audio file .*{tmp_path}.*2 rejected"):
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=rf"no usable audio .*{tmp_path}.*2 files, 2 rejected.*2 unreadable"):
         folder(tmp_path)
 
 
@@ -179,8 +180,8 @@ def test_half_silent_files_give_no_silent_crops(tmp_path):
     assert (crops.abs().amax(1) > 0.1).all()
 
 
-def test_an_all_silent_folder_warns_instead_of_looping(tmp_path):
-    write(tmp_path / "silent.wav", np.zeros(SR, np.float32))
+def test_near_silent_crops_of_a_loud_file_warn_instead_of_looping(tmp_path):
+    write(tmp_path / "dc.wav", np.full(SR, 0.5, np.float32))  # loud, but every crop is flat
     source = folder(tmp_path)
     with pytest.warns(UserWarning, match="4 of 4 crops still near-silent"):
         crops = source.crops(4, torch.Generator().manual_seed(0))

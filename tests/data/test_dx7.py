@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ddspfx.data.dx7 import (
+    CartridgeError,
     Operator,
     Voice,
     ddx7_56_physical,
@@ -16,6 +17,7 @@ from ddspfx.data.dx7 import (
     select_ddx7_56,
     write_cartridge,
 )
+from ddspfx.data.errors import DataError
 from ddspfx.synths.fm import FMSynth
 
 
@@ -338,8 +340,13 @@ def test_duplicates_after_conversion_are_removed_keeping_the_first():
 def test_load_presets_concatenates_and_deduplicates_across_files(tmp_path):
     write_cartridge(tmp_path / "a.syx", [fm_voice(), fm_voice(algorithm=1)])
     write_cartridge(tmp_path / "b.SYX", [fm_voice(), fm_voice(levels=(99, 0, 99, 0, 99, 0))])
-    with pytest.warns(UserWarning, match="kept 2 of 64 voices from 2 file"):
+    with pytest.warns(UserWarning) as record:
         physical = load_presets([tmp_path / "a.syx", tmp_path / "b.SYX"])
+    messages = [str(w.message) for w in record]  # one line per cartridge, rejections counted by reason
+    assert messages == [
+        f"load_presets: {tmp_path / 'a.syx'}: kept 1 of 32 voices; rejected 31: algorithm 31",
+        f"load_presets: {tmp_path / 'b.SYX'}: kept 1 of 32 voices; rejected 31: algorithm 30, duplicate 1",
+    ]
     expected = ddx7_56_physical([fm_voice(), fm_voice(levels=(99, 0, 99, 0, 99, 0))])
     assert list(physical) == list(expected)
     assert all(torch.equal(physical[k], expected[k]) and physical[k].dtype == torch.float32 for k in expected)
@@ -350,9 +357,9 @@ def test_load_presets_concatenates_and_deduplicates_across_files(tmp_path):
 
 def test_load_presets_without_playable_voices_raises(tmp_path):
     write_cartridge(tmp_path / "none.syx", [init_voice()])
-    with pytest.raises(ValueError, match="no playable preset.*algorithm"):
+    with pytest.raises(CartridgeError, match="no playable voice.*algorithm 32"):
         load_presets(tmp_path / "none.syx")
-    with pytest.raises(ValueError, match="no .syx file"):
+    with pytest.raises(DataError, match="no .syx file"):
         load_presets([])
 
 
@@ -360,11 +367,11 @@ def test_load_presets_raises_on_a_malformed_file_unless_told_to_skip_it(tmp_path
     write_cartridge(tmp_path / "good.syx", [fm_voice()])
     (tmp_path / "short.syx").write_bytes(b"\xf0\x43\x00\x09\x20\x00\xf7")
     files = [tmp_path / "short.syx", tmp_path / "good.syx"]
-    with pytest.raises(ValueError, match="short.syx: expected 4104 bytes"):
+    with pytest.raises(CartridgeError, match="short.syx: expected 4104 bytes"):
         load_presets(files)
     with pytest.warns(UserWarning) as record:
         physical = load_presets(files, skip_invalid=True)
     assert as_controls(physical).shape == (1, 9)
     messages = [str(w.message) for w in record]
     assert any("skipped" in m and "short.syx" in m for m in messages)
-    assert any("kept 1 of 32 voices from 1 file" in m for m in messages)
+    assert any("good.syx: kept 1 of 32 voices" in m for m in messages)
