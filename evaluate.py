@@ -31,6 +31,13 @@ def _container(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
 
 
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(cfg.run)
@@ -43,7 +50,7 @@ def main(cfg: DictConfig) -> None:
             seed=cfg.get("seed", 0),
             data=_container(cfg.get("data")),
             overrides=_container(cfg.get("overrides")),
-            progress=cfg.get("progress", True),
+            progress=cfg.get("progress", True) and _stderr_is_terminal(),  # no bars in piped logs
         )
     except (NotARunError, CheckpointError) as error:
         print(f"evaluate.py: {error}", file=sys.stderr)

@@ -5,16 +5,21 @@
     python train_mastering.py experiment=mastering/icassp_peq_mel
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from ddspfx.train.launch import train
+from ddspfx.train.launch import preflight, run_training
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @hydra.main(config_path="conf", config_name="mastering", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    run_training(cfg)  # exit status: 0 done, 1 stopped, 2 config error, 130/143 interrupted
 
 
 if __name__ == "__main__":
+    preflight(CONF_DIR, "mastering")  # config and resume checks, before Hydra writes the run folder
     main()

@@ -15,6 +15,8 @@ from typing import Literal, Sequence
 
 import torch
 
+from ddspfx.core.errors import NonFiniteError
+
 Scale = Literal["linear", "log"]
 
 
@@ -64,7 +66,7 @@ def check_controls(controls: torch.Tensor, n_params: int, owner: str = "processo
         `controls` clamped to [0, 1].
 
     Raises:
-        ValueError: wrong shape, or any NaN.
+        ValueError: wrong shape. NonFiniteError (a ValueError): any NaN.
     """
     if not torch.is_tensor(controls):
         raise TypeError(f"{owner}: controls must be a torch.Tensor, got {type(controls).__name__}")
@@ -74,7 +76,7 @@ def check_controls(controls: torch.Tensor, n_params: int, owner: str = "processo
             f"got {tuple(controls.shape)}"
         )
     if torch.isnan(controls).any():
-        raise ValueError(f"{owner}: controls contain NaN")
+        raise NonFiniteError(f"{owner}: controls contain NaN")
     return controls.clamp(0.0, 1.0)
 
 

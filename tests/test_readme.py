@@ -112,14 +112,30 @@ def extra_for(words: list[str]) -> list[str]:
 def fill_placeholders(command: str, work: Path, lane: str) -> str:
     """`outputs/<task>/<name>/<date>_<time>` → the newest such run; `<run dir>` → the newest run
     of the lane's task."""
+    resumed = set(run_overrides(command.split())) if "trainer.resume=true" in command else None
     for match in re.finditer(r"(outputs/[^<\s]*)<date>_<time>", command):
-        command = command.replace(match.group(0), newest(work, match.group(1) + "2*"))
+        command = command.replace(match.group(0), newest(work, match.group(1) + "2*", resumed))
     return command.replace("<run dir>", newest(work, f"outputs/{lane}/*/2*"))
 
 
-def newest(work: Path, pattern: str) -> str:
+def run_overrides(words: list[str]) -> list[str]:
+    """The overrides that define a run (what a resume must repeat)."""
+    own = ("hydra.run.dir=", "trainer.resume=", "smoke=", "trainer.device=")
+    return [w for w in words if "=" in w and not w.startswith(own) and not w.startswith("-")]
+
+
+def newest(work: Path, pattern: str, overrides: set[str] | None = None) -> str:
+    """The newest run folder matching `pattern`; with `overrides`, the newest one trained with
+    exactly those (a resume continues the run it names)."""
     runs = sorted(glob.glob(str(work / pattern)), key=os.path.getmtime)
+    if overrides is not None:
+        runs = [r for r in runs if set(run_overrides(saved_overrides(Path(r)))) == overrides]
     return str(Path(runs[-1]).relative_to(work)) if runs else pattern
+
+
+def saved_overrides(run: Path) -> list[str]:
+    path = run / ".hydra" / "overrides.yaml"
+    return [line[2:].strip() for line in path.read_text().splitlines() if line.startswith("- ")] if path.is_file() else []
 
 
 def make_workdir(work: Path) -> None:

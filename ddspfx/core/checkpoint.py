@@ -47,6 +47,7 @@ Everything in it is a tensor or a plain container, so `torch.load(weights_only=T
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -54,8 +55,11 @@ from typing import Any, Sequence
 
 import torch
 
+from ddspfx.core.errors import CheckpointWriteError
+
 CHECKPOINT_DIR = "checkpoints"
 FORMAT_VERSION = 1
+TEMP_GLOB = ".*.tmp"  # the temporary files of `save_checkpoint` (left behind by killed writes)
 
 
 class CheckpointError(RuntimeError):
@@ -67,23 +71,67 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     The data go to a temporary file in the same folder, which is flushed, fsynced and renamed
     over `path` (`os.replace`): a reader sees either the old file or the new one, never a part.
-    On any failure the temporary file is removed and the exception propagates.
+    On any failure the temporary file is removed and the previous file is left as it was; an
+    operating-system error (full disk, no permission, also when torch reports it as "unexpected
+    pos …") becomes a `CheckpointWriteError` naming the file and the cause, anything else
+    propagates.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = _create_temp(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = _create_temp(path)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        os_error = _os_error(e)
+        if os_error is not None and not isinstance(e, CheckpointWriteError):
+            raise _write_error(path, os_error) from e
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The OSError behind `error` (itself, or what it was raised from or during), if any: torch's
+    zip writer reports a failed write as RuntimeError("unexpected pos …") raised during it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _write_error(path: Path, error: OSError) -> CheckpointWriteError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause = ("no space left on device: free some space (or write the run elsewhere with "
+                 "hydra.run.dir=…) and resume with trainer.resume=true")
+    else:
+        cause = error.strerror or str(error) or type(error).__name__
+    kept = " (the previous file is unchanged)" if path.exists() else ""
+    failure = CheckpointWriteError(f"cannot write checkpoint {path}: {cause}{kept}")
+    failure.errno = error.errno
+    return failure
+
+
+def remove_temp_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete `<run_dir>/checkpoints/.*.tmp`, the temporary files of writes that were killed
+    (a finished or failed write removes its own); returns the files removed."""
+    removed = []
+    for tmp in sorted((Path(run_dir) / CHECKPOINT_DIR).glob(TEMP_GLOB)):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
 
 
 def _create_temp(path: Path) -> tuple[int, str]:

@@ -1,6 +1,6 @@
 """The one error type of the data layer: input data a run needs cannot be used.
 
-`DataError` (a `ValueError`) is raised for the data faults a user can meet and fix: a missing or
+`DataError` (a `ValueError`, defined in `ddspfx.core.errors` so that the engine can catch it) is raised for the data faults a user can meet and fix: a missing or
 empty audio folder, no usable (readable, finite, non-silent, long enough) audio, a split that
 cannot be formed, an unreadable or malformed DX7 cartridge, cartridges without a playable voice.
 Its message is one line that names the file or folder and says what was found.
@@ -12,17 +12,11 @@ script finds the DataError in the exception's cause chain with `find_data_error`
 
 from __future__ import annotations
 
+from ddspfx.core.errors import DataError, find_error
 
-class DataError(ValueError):
-    """Input data that cannot be used; the message (one line) names the file or folder."""
+__all__ = ["DataError", "find_data_error"]
 
 
 def find_data_error(error: BaseException | None) -> DataError | None:
     """The first `DataError` in `error` and its `__cause__` / `__context__` chain, or None."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, DataError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
+    return find_error(error, DataError)

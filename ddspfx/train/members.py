@@ -20,7 +20,9 @@ Per member, as a separate run of that member would have it:
   optimizer state for that step (`ddspfx.train.member_optim`). Non-finite steps in a row are
   counted per member; a member past `max_nonfinite` is reported once and keeps training (it
   moves again as soon as its loss and gradient are finite). The run stops only when every
-  member is past `max_nonfinite` at once;
+  member is past `max_nonfinite` at once. A `NonFiniteError` raised in the forward pass (NaN
+  controls reaching a synth, …) leaves no per-member loss: the whole step is skipped and
+  counted as non-finite for every member;
 - learning rate: one scheduler object per member (ReduceLROnPlateau stepped with the member's
   own validation loss), applied as in `ddspfx.train.member_optim`;
 - best: the validation loss and the weights of the member's best epoch. `best.pt` is composite:
@@ -204,14 +206,16 @@ class Members:
         return means
 
     def count_nonfinite(self, skipped: torch.Tensor, bad_loss: torch.Tensor,
-                        where: str) -> tuple[list[str], bool]:
+                        where: str, cause: str | None = None) -> tuple[list[str], bool]:
         """Count the skipped members `(M,)` (and reset the others); returns the warnings to
-        show and whether every member is past `max_nonfinite` (the run must stop)."""
+        show and whether every member is past `max_nonfinite` (the run must stop). `cause`:
+        what was non-finite in place of the loss (e.g. "forward pass (…)")."""
         self.nonfinite = torch.where(skipped, self.nonfinite + 1, 0)
         over = self.nonfinite > self.max_nonfinite
         messages = []
         fresh_skips = skipped & ~over
-        for mask, what in ((fresh_skips & bad_loss, "loss"), (fresh_skips & ~bad_loss, "gradient")):
+        for mask, what in ((fresh_skips & bad_loss, cause or "loss"),
+                           (fresh_skips & ~bad_loss, "gradient")):
             if mask.any():
                 messages.append(f"non-finite {what} at {where} in member(s) {member_list(mask)}: "
                                 f"their step skipped, their weights unchanged")

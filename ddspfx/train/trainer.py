@@ -5,20 +5,30 @@
 
 One step: `task.train_batch(batch_size / world_size, generator)` → `ddp_task(batch)["loss"]` →
 backward → global-norm clipping → optimizer step. A non-finite loss (on any rank) or gradient
-skips the step. One epoch: `trainer.steps_per_epoch` steps, then validation on the task's fixed
+skips the step, and so does a `NonFiniteError` raised in the forward pass (e.g. NaN controls
+reaching a synth or an effect chain: `ddspfx.params.check_controls`); more than
+`max_nonfinite` skips in a row save `last.pt` and raise `TrainingStopped`. In validation, a
+batch whose `validation_step` raises `NonFiniteError` counts with a NaN loss (the epoch
+completes; `best.pt` is never chosen on NaN). One epoch: `trainer.steps_per_epoch` steps, then validation on the task's fixed
 set, the LR scheduler, `best.pt` (if the validation loss improved), `last.pt`, and every
-`media_every` epochs `task.log_media`. SIGINT / SIGTERM / `request_stop()` end the run after the
-current step with `last.pt` saved; `trainer.resume=true` continues from it bit-identically
+`media_every` epochs `task.log_media`, and one log line (train and valid loss, time). SIGINT /
+SIGTERM / `request_stop()` end the run after the current step with `last.pt` saved (the summary
+says "interrupted" and names the signal); `trainer.resume=true` continues from it bit-identically
 (same seed and world size; on CPU, or on GPU with deterministic kernels).
 
 TensorBoard tags: `loss/train`, `metric/<key>/train` (rank 0's share of the batch, mean over the
-`log_every` steps), `grad_norm` (before clipping), `lr`, `loss/valid`, `metric/<key>/valid`;
+`log_every` steps, and what was gathered at the end of every epoch and on a stop),
+`grad_norm` (before clipping), `lr`, `loss/valid`, `metric/<key>/valid`;
 a training key named in `TOP_LEVEL_KEYS` (`beta`) is logged under its own name.
 
 A task with `members = M > 1` trains M independent models at once (`ddspfx.train.members`):
 backward of `loss.sum()`, then clipping, non-finite skips, learning-rate schedules and best
 weights per member. Its tags are means over the members (over the members stepped, for training
-values), plus `members/loss/valid/<m>` when M <= `MEMBER_TAGS_MAX`.
+values), plus `members/loss/valid/<m>` when M <= `MEMBER_TAGS_MAX`. A `NonFiniteError` in the
+forward pass has no per-member loss: the whole step is skipped and counted for every member.
+
+The tqdm bar is shown only when `progress` is on and stderr is a terminal (not in piped logs,
+CI or SLURM). On start, rank 0 deletes `checkpoints/.*.tmp` left by killed checkpoint writes.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -39,9 +50,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ddspfx.core.devices import resolve_device
+from ddspfx.core.errors import NonFiniteError, TrainingStopped
 from ddspfx.core.task import Task, batch_to
 from ddspfx.train import distributed as D
-from ddspfx.core.checkpoint import FORMAT_VERSION, checkpoint_path, load_checkpoint, save_checkpoint
+from ddspfx.core.checkpoint import (
+    FORMAT_VERSION,
+    checkpoint_path,
+    load_checkpoint,
+    remove_temp_files,
+    save_checkpoint,
+)
 from ddspfx.train.logging import create_writer, log_scalars
 from ddspfx.train.members import Members, member_count
 from ddspfx.train.seeding import (
@@ -79,12 +97,13 @@ class TrainerConfig:
     grad_clip: float | None = 1.0  # max global L2 norm of the gradients; None = off
     scheduler: Any = None  # None, or partial: optimizer -> scheduler (stepped once per epoch)
     max_nonfinite: int = 10  # non-finite steps in a row that are skipped; one more stops the run
+    #   (a NaN/Inf loss or gradient, or a NonFiniteError in the forward pass)
     log_every: int = 50  # steps
     media_every: int | None = 5  # epochs; None or 0 = never
     resume: bool = False
     num_threads: int | None = None
     find_unused_parameters: bool = False
-    progress: bool = True
+    progress: bool = True  # tqdm bar, only when stderr is a terminal
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> "TrainerConfig":
@@ -130,6 +149,14 @@ def _check(value: Any, name: str, ok: Callable[[Any], bool], expected: str) -> N
         good = False
     if not good:
         raise ValueError(f"trainer.{name} must be {expected}, got {value!r}")
+
+
+def stderr_is_terminal() -> bool:
+    """True if stderr is an interactive terminal (tqdm bars only there, not in piped logs)."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
 
 
 def _to_plain_dict(cfg: Any) -> dict[str, Any]:
@@ -227,7 +254,10 @@ class Trainer:
         self.nonfinite = 0
         self.writer = None
         self._stop = False
+        self._signal: int | None = None  # the first SIGINT / SIGTERM received
         self._sigint_count = 0
+        self._epoch_start = time.perf_counter()
+        self._epoch_losses: list[float] = []
         self._old_handlers: dict[int, Any] = {}
         self._window: dict[str, float] = defaultdict(float)
         self._window_steps = 0
@@ -245,14 +275,21 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until `epochs` are done or a stop is requested.
 
-        Returns {"status": "finished" | "interrupted", "step", "epoch", "epoch_step",
+        Returns {"status": "finished" | "interrupted", "signal" ("SIGINT" / "SIGTERM" when a
+        signal interrupted the run, else None), "step", "epoch", "epoch_step",
         "best_valid_loss" (None before any validation), "valid" (latest metrics),
         "run_dir"}, and with members "members": per-member lists (`Members.summary`); then
-        "best_valid_loss" and "valid" are means over the members. Raises RuntimeError after
-        too many non-finite steps in a row (for every member at once, with members).
+        "best_valid_loss" and "valid" are means over the members. Raises `TrainingStopped` (a
+        RuntimeError) after too many non-finite steps in a row (for every member at once, with
+        members), with `last.pt` saved.
         """
         self._install_signal_handlers()
         try:
+            if self.is_main:
+                removed = remove_temp_files(self.run_dir)
+                if removed:
+                    log.info("removed %d temporary checkpoint file(s) left by killed writes in %s",
+                             len(removed), removed[0].parent)
             if self.cfg.resume:
                 self._resume()
             if self.is_main:
@@ -268,6 +305,7 @@ class Trainer:
     def summary(self, status: str) -> dict[str, Any]:
         summary = {
             "status": status,
+            "signal": None if self._signal is None else signal.Signals(self._signal).name,
             "step": self.step,
             "epoch": self.epoch,
             "epoch_step": self.epoch_step,
@@ -326,28 +364,37 @@ class Trainer:
         self.task.train()
         bar = self._progress_bar()
         start, start_step = time.perf_counter(), self.epoch_step
+        self._epoch_start, self._epoch_losses = start, []
         try:
             while self.epoch_step < self.cfg.steps_per_epoch:
                 loss = self._train_step()
+                if math.isfinite(loss):
+                    self._epoch_losses.append(loss)
                 rate = (self.epoch_step - start_step) / (time.perf_counter() - start)
                 self._update_bar(bar, loss, rate)
                 if self._stop_agreed():
                     log.warning("stop requested: saving last.pt at step %d", self.step)
+                    self._flush_window()
                     self._save("last")
                     return False
         finally:
             if bar is not None:
                 bar.close()
+        self._flush_window()  # fewer than log_every steps since the last flush
         return True
 
     def _train_step(self) -> float:
         """One optimizer step (or a skipped one); returns the loss (NaN if non-finite)."""
         batch = batch_to(self.task.train_batch(self.batch_size, self.generator), self.device)
-        out = self._forward(batch)
+        try:
+            out, error = self._forward(batch), None
+        except NonFiniteError as e:  # e.g. NaN controls: no loss, the step is non-finite
+            out, error = None, e
         if self.members is not None:
-            return self._members_step(out)
-        loss = out["loss"]
-        (bad_loss,) = D.any_rank_flags([not bool(torch.isfinite(loss.detach()))], self.device)
+            return self._members_step(out, error)
+        bad = error is not None or not bool(torch.isfinite(out["loss"].detach()))
+        (bad_loss,) = D.any_rank_flags([bad], self.device)
+        loss = None if out is None else out["loss"]
         grad_norm = math.nan
         if not bad_loss:
             loss.backward()
@@ -358,17 +405,23 @@ class Trainer:
         self.step += 1
         self.epoch_step += 1
         if bad_loss or not math.isfinite(grad_norm):
-            self._skipped("loss" if bad_loss else "gradient")
+            self._skipped(_cause(error) if error is not None else "loss" if bad_loss else "gradient")
             return math.nan
         self.nonfinite = 0
         self._accumulate({k: scalar(v, k, "task.forward(batch)") for k, v in out.items()}, grad_norm)
         return scalar(loss, "loss", "task.forward(batch)")
 
-    def _members_step(self, out: Mapping[str, torch.Tensor]) -> float:
+    def _members_step(self, out: Mapping[str, torch.Tensor] | None,
+                      error: NonFiniteError | None = None) -> float:
         """`_train_step` with members: each member is stepped or skipped on its own; returns
-        the mean loss of the members stepped (NaN if none)."""
-        loss = out["loss"]
-        bad_loss = D.any_rank_mask(~torch.isfinite(loss.detach())).cpu()
+        the mean loss of the members stepped (NaN if none). A `NonFiniteError` in the forward
+        pass (`error`, `out` None) skips the whole step for every member."""
+        if error is not None:
+            bad = torch.ones(self.members.count, dtype=torch.bool, device=self.device)
+        else:
+            bad = ~torch.isfinite(out["loss"].detach())
+        bad_loss = D.any_rank_mask(bad).cpu()
+        loss = None if out is None else out["loss"]
         active = torch.zeros_like(bad_loss)
         if bad_loss.all():
             self.members.grad_norm.fill_(math.nan)
@@ -380,7 +433,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.epoch_step += 1
-        self._members_skipped(~active, bad_loss)
+        self._members_skipped(~active, bad_loss, None if error is None else _cause(error))
         self.nonfinite = int(self.members.nonfinite.min())
         if not active.any():
             return math.nan
@@ -410,7 +463,8 @@ class Trainer:
         return float(norm)
 
     def _skipped(self, what: str) -> None:
-        """Count a skipped step; after more than `max_nonfinite` in a row save and raise."""
+        """Count a skipped step; after more than `max_nonfinite` in a row save `last.pt` and
+        raise `TrainingStopped`."""
         self.nonfinite += 1
         if self.is_main:
             warnings.warn(
@@ -421,23 +475,26 @@ class Trainer:
             )
         if self.nonfinite > self.cfg.max_nonfinite:
             self._save("last")
-            raise RuntimeError(
-                f"training stopped at step {self.step}: non-finite loss or gradient in "
-                f"{self.nonfinite} steps in a row (more than trainer.max_nonfinite="
-                f"{self.cfg.max_nonfinite}). Those steps were skipped, so the weights are still "
-                f"finite; last.pt was saved in {self.run_dir / 'checkpoints'}. {NONFINITE_ADVICE}"
+            raise TrainingStopped(
+                f"training stopped at step {self.step}: non-finite loss, gradient or forward "
+                f"pass in {self.nonfinite} steps in a row (more than trainer.max_nonfinite="
+                f"{self.cfg.max_nonfinite}; last: non-finite {what}). Those steps were skipped, "
+                f"so the weights are still finite; last.pt was saved in "
+                f"{self.run_dir / 'checkpoints'}. {NONFINITE_ADVICE}"
             )
 
-    def _members_skipped(self, skipped: torch.Tensor, bad_loss: torch.Tensor) -> None:
-        """Count the skipped members `(M,)`; when every member is past the limit, save and raise."""
+    def _members_skipped(self, skipped: torch.Tensor, bad_loss: torch.Tensor,
+                         cause: str | None = None) -> None:
+        """Count the skipped members `(M,)`; when every member is past the limit, save and raise
+        `TrainingStopped`. `cause`: what was non-finite instead of the loss (a forward error)."""
         messages, stop = self.members.count_nonfinite(
-            skipped, bad_loss, f"step {self.step} (epoch {self.epoch})")
+            skipped, bad_loss, f"step {self.step} (epoch {self.epoch})", cause)
         if self.is_main:
             for message in messages:
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
         if stop:
             self._save("last")
-            raise RuntimeError(
+            raise TrainingStopped(
                 f"training stopped at step {self.step}: {self.members.stop_message()}. Those "
                 f"steps were skipped, so the weights are still finite; last.pt was saved in "
                 f"{self.run_dir / 'checkpoints'}. {NONFINITE_ADVICE}"
@@ -458,6 +515,9 @@ class Trainer:
             self._flush_window()
 
     def _flush_window(self) -> None:
+        """Log the means of the gathered training scalars (nothing if none were gathered)."""
+        if not self._window_steps:
+            return
         scalars = {k: v / self._window_steps for k, v in self._window.items()}
         scalars["lr"] = (self.optimizer.param_groups[0]["lr"] if self.members is None
                          else self.members.mean_lr())
@@ -467,7 +527,7 @@ class Trainer:
         self._window_steps = 0
 
     def _progress_bar(self):
-        if not (self.cfg.progress and self.is_main):
+        if not (self.cfg.progress and self.is_main and stderr_is_terminal()):
             return None
         from tqdm import tqdm
 
@@ -500,8 +560,11 @@ class Trainer:
         self.epoch += 1
         self.epoch_step = 0
         if self.is_main:
-            log.info("epoch %d/%d step %d: valid loss %.6g", self.epoch, self.cfg.epochs,
-                     self.step, metrics["loss"])
+            train_loss = (sum(self._epoch_losses) / len(self._epoch_losses)
+                          if self._epoch_losses else math.nan)
+            log.info("epoch %d/%d step %d: train loss %.6g, valid loss %.6g (%.1f s)",
+                     self.epoch, self.cfg.epochs, self.step, train_loss, metrics["loss"],
+                     time.perf_counter() - self._epoch_start)
         if self._improved(metrics["loss"]):
             self._save("best")
         self._save("last")
@@ -535,6 +598,7 @@ class Trainer:
         sums: dict[str, Any] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         first_batch = None
+        failed: list[tuple[int, NonFiniteError]] = []
         self.task.eval()
         try:
             with torch.no_grad(), preserve_rng(self._cuda()):
@@ -543,15 +607,32 @@ class Trainer:
                         first_batch = batch
                     if i % self.dist.world_size != self.dist.rank:
                         continue
-                    out = self.task.validation_step(batch_to(batch, self.device))
+                    out = self._validation_step(batch, i, failed)
                     for key, value in out.items():
                         sums[key] += self._valid_value(value, key)
                         counts[key] += 1
         finally:
             self.task.train()
+        if failed:
+            warnings.warn(
+                f"validation at epoch {self.epoch + 1}: non-finite {_cause(failed[0][1])} in "
+                f"{len(failed)} batch(es) (first: batch {failed[0][0]}); their loss counts as "
+                f"NaN (best.pt is not chosen on it)", RuntimeWarning, stacklevel=2)
         if first_batch is None:
             raise ValueError(f"task.valid_batches({self.cfg.valid_batch_size}) yielded no batches")
         return self._merge_valid(dict(sums), dict(counts)), first_batch
+
+    def _validation_step(self, batch, index: int,
+                         failed: list[tuple[int, NonFiniteError]]) -> Mapping[str, Any]:
+        """`task.validation_step`; a `NonFiniteError` makes the batch's loss NaN (appended to
+        `failed`)."""
+        try:
+            return self.task.validation_step(batch_to(batch, self.device))
+        except NonFiniteError as error:
+            failed.append((index, error))
+            if self.members is not None:
+                return {"loss": torch.full((self.members.count,), math.nan, dtype=torch.float64)}
+            return {"loss": math.nan}
 
     def _valid_value(self, value: Any, key: str) -> Any:
         if self.members is not None:
@@ -591,6 +672,8 @@ class Trainer:
         try:
             with torch.no_grad(), preserve_rng(self._cuda()):
                 self.task.log_media(self.writer, batch_to(batch, self.device), self.step)
+        except NonFiniteError as error:
+            warnings.warn(f"media of epoch {self.epoch} skipped: {error}", RuntimeWarning, stacklevel=2)
         finally:
             self.task.train()
 
@@ -701,6 +784,8 @@ class Trainer:
         self._old_handlers.clear()
 
     def _on_signal(self, signum: int, frame) -> None:
+        if self._signal is None:
+            self._signal = signum
         if signum == signal.SIGINT:
             self._sigint_count += 1
             if self._sigint_count > 1:
@@ -708,3 +793,8 @@ class Trainer:
         log.warning("%s received: stopping after the current step (Ctrl-C again aborts)",
                     signal.Signals(signum).name)
         self.request_stop()
+
+
+def _cause(error: BaseException) -> str:
+    """'forward pass (<message>)': what a `NonFiniteError` says, for the skip warnings."""
+    return f"forward pass ({error})"

@@ -7,6 +7,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
+# Stop the sweep on the first failed or interrupted run and say which (exit status kept):
+# 130 = Ctrl-C (SIGINT), 143 = SIGTERM (last.pt saved: resume with trainer.resume=true
+# hydra.run.dir=<run folder>), 1 = training stopped or failed, 2 = a config error.
+current=""
+on_signal() {  # Ctrl-C reaches the sweep too: stop it, not only the run in progress
+  echo "sweep interrupted${current:+ during $current}: later models are not run" >&2
+  exit "$1"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+step() {  # step <what> <command...>
+  local what=$1 status=0 why
+  shift
+  current=$what
+  "$@" || status=$?
+  if (( status != 0 )); then
+    case $status in
+      130) why="was interrupted (SIGINT, Ctrl-C)" ;;
+      143) why="was terminated (SIGTERM)" ;;
+      *) why="failed" ;;
+    esac
+    echo "sweep stopped: $what $why with exit status $status; later models are not run" >&2
+    exit "$status"
+  fi
+  current=""
+}
 quick=()
 results_all=()  # quick runs are not comparable: results.py shows them only with --all
 if [[ "${1:-}" == "--quick" ]]; then
@@ -18,7 +44,8 @@ zoo=(deter gauss_l0 mog_full_k6_l0 gauss_l1 gauss_l2 mog_full_k6_l1 mog_unif_k6_
 models=${MODELS:-"${zoo[*]} $(printf '%s_noann ' "${zoo[@]:1}")"}
 for model in $models; do
   run_dir="outputs/fm/$model/$(date +%Y-%m-%d_%H-%M-%S)"
-  "$PY" train_fm.py experiment="fm/$model" hydra.run.dir="$run_dir" "${quick[@]}" "$@"
-  "$PY" evaluate.py run="$run_dir"
+  step "training of fm/$model (run folder $run_dir)" \
+    "$PY" train_fm.py experiment="fm/$model" hydra.run.dir="$run_dir" "${quick[@]}" "$@"
+  step "evaluation of fm/$model (run folder $run_dir)" "$PY" evaluate.py run="$run_dir"
 done
-"$PY" scripts/results.py "${results_all[@]}" --task fm --out outputs/fm/results_fm
+step "the results table" "$PY" scripts/results.py "${results_all[@]}" --task fm --out outputs/fm/results_fm

@@ -10,6 +10,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
+# Stop the sweep on the first failed or interrupted run and say which (exit status kept):
+# 130 = Ctrl-C (SIGINT), 143 = SIGTERM (last.pt saved: resume with trainer.resume=true
+# hydra.run.dir=<run folder>), 1 = training stopped or failed, 2 = a config error.
+current=""
+on_signal() {  # Ctrl-C reaches the sweep too: stop it, not only the run in progress
+  echo "sweep interrupted${current:+ during $current}: later models are not run" >&2
+  exit "$1"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+step() {  # step <what> <command...>
+  local what=$1 status=0 why
+  shift
+  current=$what
+  "$@" || status=$?
+  if (( status != 0 )); then
+    case $status in
+      130) why="was interrupted (SIGINT, Ctrl-C)" ;;
+      143) why="was terminated (SIGTERM)" ;;
+      *) why="failed" ;;
+    esac
+    echo "sweep stopped: $what $why with exit status $status; later models are not run" >&2
+    exit "$status"
+  fi
+  current=""
+}
 quick=()
 results_all=()  # quick runs are not comparable: results.py shows them only with --all
 if [[ "${1:-}" == "--quick" ]]; then
@@ -27,7 +53,8 @@ for model in $models; do
   extra=()
   if [[ "$model" == *hybrid* ]]; then extra=(fx_options.comphybrid.checkpoint="${PROXY:?set PROXY=<proxy checkpoint>}"); fi
   run_dir="outputs/mastering/$model/$(date +%Y-%m-%d_%H-%M-%S)"
-  "$PY" train_mastering.py experiment="mastering/$model" hydra.run.dir="$run_dir" "${quick[@]}" "${extra[@]}" "$@"
-  "$PY" evaluate.py run="$run_dir"
+  step "training of mastering/$model (run folder $run_dir)" \
+    "$PY" train_mastering.py experiment="mastering/$model" hydra.run.dir="$run_dir" "${quick[@]}" "${extra[@]}" "$@"
+  step "evaluation of mastering/$model (run folder $run_dir)" "$PY" evaluate.py run="$run_dir"
 done
-"$PY" scripts/results.py "${results_all[@]}" --task mastering --out outputs/mastering/results_mastering
+step "the results table" "$PY" scripts/results.py "${results_all[@]}" --task mastering --out outputs/mastering/results_mastering
