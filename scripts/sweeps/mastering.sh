@@ -14,7 +14,9 @@ PY=${PY:-.venv/bin/python}
 # 130 = Ctrl-C (SIGINT), 143 = SIGTERM (last.pt saved: resume with trainer.resume=true
 # hydra.run.dir=<run folder>), 1 = training stopped or failed, 2 = a config error.
 current=""
-on_signal() {  # Ctrl-C reaches the sweep too: stop it, not only the run in progress
+child=""
+on_signal() {  # Ctrl-C or SIGTERM to the sweep: stop the run in progress (it saves last.pt), then the sweep
+  if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
   echo "sweep interrupted${current:+ during $current}: later models are not run" >&2
   exit "$1"
 }
@@ -24,7 +26,10 @@ step() {  # step <what> <command...>
   local what=$1 status=0 why
   shift
   current=$what
-  "$@" || status=$?
+  "$@" &  # in the background, so that a signal to the sweep is handled at once and passed on
+  child=$!
+  wait "$child" || status=$?
+  child=""
   if (( status != 0 )); then
     case $status in
       130) why="was interrupted (SIGINT, Ctrl-C)" ;;

@@ -64,3 +64,22 @@ def test_ctrl_c_stops_the_whole_sweep(fake):
     assert sweep.returncode == 130
     assert len(log.read_text().splitlines()) == 1  # gauss_l0 never started
     assert "sweep interrupted during training of fm/deter" in stderr
+
+
+def test_sigterm_to_the_sweep_stops_the_run_in_progress_at_once(tmp_path):
+    import os
+    import signal
+    import time
+
+    fake = tmp_path / "fakepy"
+    marker = tmp_path / "got_term"
+    fake.write_text(f"#!/usr/bin/env bash\ntrap 'kill $! 2>/dev/null; touch {marker}; exit 143' TERM\nsleep 30 & wait\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PY": str(fake), "MODELS": "deter"}
+    sweep = subprocess.Popen([str(ROOT / "scripts" / "sweeps" / "fm.sh")], env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    start = time.monotonic()
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=20)
+    assert sweep.returncode == 143 and time.monotonic() - start < 10
+    assert marker.exists() and "sweep interrupted during training of fm/deter" in stderr
