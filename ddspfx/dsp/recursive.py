@@ -52,6 +52,8 @@ from ddspfx.dsp.dynamics import DB_PER_NEPER
 PARALLEL_MIN_SAMPLES = 1 << 15
 
 NEPER_PER_DB = 1.0 / DB_PER_NEPER
+# `compress(start=...)`: the first sample at which the smoother updates
+COMPRESS_STARTS = {"reference": 1, "first": 0}
 _TINY = 1e-30  # stands in for a knee width of 0 dB as a divisor (the numerators are then 0)
 
 
@@ -143,10 +145,12 @@ def _attack_release_backward_kernel(
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _compress_forward_kernel(
-    x, threshold, ratio, knee, makeup, alpha_attack, alpha_release, floor,
+    x, threshold, ratio, knee, makeup, alpha_attack, alpha_release, floor, start,
     level, smoothed, gain, attack, out,
 ):
-    """out ← compressed x; level (dB), smoothed gain reduction (dB), gain and branch saved for backward."""
+    """out ← compressed x; level (dB), smoothed gain reduction (dB), gain and branch saved for backward.
+
+    The smoother holds y_L = 0 before sample `start` (1: the reference's start, 0: from y_L[−1] = 0)."""
     rows, samples = x.shape
     for b in range(rows):
         slope = 1.0 - 1.0 / ratio[b]
@@ -163,9 +167,10 @@ def _compress_forward_kernel(
             # k(d, W) without branches: the clamped quadratic plus the part above the knee
             e = min(max(d + half, 0.0), w)
             reduction = slope * (e * e * inv_2w + max(d - half, 0.0))
-            rising = reduction > state
-            a = aa if rising else ar
-            state = a * state + (1.0 - a) * reduction
+            rising = n >= start and reduction > state
+            if n >= start:
+                a = aa if rising else ar
+                state = a * state + (1.0 - a) * reduction
             g = math.exp(makeup_np - state * NEPER_PER_DB)
             level[b, n] = level_db
             smoothed[b, n] = state
@@ -176,7 +181,7 @@ def _compress_forward_kernel(
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _compress_backward_kernel(
-    grad_out, x, level, smoothed, gain, attack, threshold, ratio, knee, alpha_attack, alpha_release, floor,
+    grad_out, x, level, smoothed, gain, attack, threshold, ratio, knee, alpha_attack, alpha_release, floor, start,
     grad_x, grad_threshold, grad_ratio, grad_knee, grad_makeup, grad_attack, grad_release,
 ):
     """Adjoint of `_compress_forward_kernel` (given the recorded branches)."""
@@ -196,6 +201,9 @@ def _compress_backward_kernel(
             g_out = grad_out[b, n]
             wet = x[b, n] * gain[b, n]
             g_makeup += g_out * wet
+            if n < start:  # y_L[n] = 0 is a constant: only the direct path x → out
+                grad_x[b, n] = g_out * gain[b, n]
+                continue
             rising = attack[b, n]
             a = aa if rising else ar
             u = a_next * u - g_out * wet * NEPER_PER_DB
@@ -315,16 +323,16 @@ class _AttackRelease(torch.autograd.Function):
 
 class _Compress(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, threshold, ratio, knee, makeup, alpha_attack, alpha_release, floor):
+    def forward(ctx, x, threshold, ratio, knee, makeup, alpha_attack, alpha_release, floor, start):
         x_ = _cpu(x)
         params = [_cpu(t) for t in (threshold, ratio, knee, makeup, alpha_attack, alpha_release)]
         level, smoothed, gain, out = (torch.empty_like(x_) for _ in range(4))
         branch = torch.empty(x_.shape, dtype=torch.bool)
         _run(
             _compress_forward_kernel,
-            [_np(t) for t in (x_, *params)] + [floor] + [_np(t) for t in (level, smoothed, gain, branch, out)],
+            [_np(t) for t in (x_, *params)] + [floor, start] + [_np(t) for t in (level, smoothed, gain, branch, out)],
         )
-        ctx.floor = floor
+        ctx.floor, ctx.start = floor, start
         ctx.save_for_backward(x_, level, smoothed, gain, branch, *params)
         return out.to(x.device)
 
@@ -337,9 +345,9 @@ class _Compress(torch.autograd.Function):
         grads = [torch.empty_like(x_)] + [torch.empty_like(threshold) for _ in range(6)]
         arrays = [_np(t) for t in (grad_out, x_, level, smoothed, gain, branch, threshold, ratio, knee,
                                    alpha_attack, alpha_release)]
-        _run(_compress_backward_kernel, arrays[:11] + [ctx.floor] + [_np(g) for g in grads])
+        _run(_compress_backward_kernel, arrays[:11] + [ctx.floor, ctx.start] + [_np(g) for g in grads])
         grads = [g.to(device) if need else None for g, need in zip(grads, ctx.needs_input_grad)]
-        return (*grads, None)
+        return (*grads, None, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,13 +470,14 @@ def compress(
     alpha_attack,
     alpha_release,
     floor: float = 1e-4,
+    start: str = "reference",
 ) -> torch.Tensor:
     """Feed-forward compressor, fused into one compiled kernel (forward and backward).
 
     Per sample: level x_G = 20·log10(max(|x|, floor)) dB; gain reduction x_L = x_G − y_G ≥ 0 of
     the quadratic-knee static curve (`ddspfx.dsp.dynamics.gain_reduction`); y_L = the attack/release
-    smoother of x_L from y_L[−1] = 0 (`attack_release`); output x · 10^((makeup − y_L)/20).
-    Equal to composing those functions, without their elementwise passes over the signal.
+    smoother of x_L; output x · 10^((makeup − y_L)/20). Equal to composing those functions,
+    without their elementwise passes over the signal.
 
     Args:
         x: `(batch, samples)` audio.
@@ -478,6 +487,11 @@ def compress(
         makeup_db: make-up gain in dB.
         alpha_attack, alpha_release: smoother poles in [0, 1) (`time_constant_to_alpha`).
         floor: level-detector floor (amplitude > 0).
+        start: where the smoother starts. "reference" (the reference DSP compressor's recursion):
+            y_L[0] = 0 and y_L[n] = α·y_L[n−1] + (1 − α)·x_L[n] from n = 1 on, so x_L[0] is never
+            used (`attack_release(x_L[:, 1:])` gives y_L[1:]). "first": the same recursion from
+            y_L[−1] = 0, updated at n = 0 too (`attack_release(x_L)`; the one pole of an LTI
+            filter started from rest, as in the reference's FFT-applied simplified compressor).
 
     Returns:
         `(batch, samples)` on x's device, differentiable with respect to x and all parameters
@@ -488,6 +502,9 @@ def compress(
     _check_signal(x, owner)
     if not floor > 0:
         raise ValueError(f"{owner}: floor must be positive, got {floor}")
+    if start not in COMPRESS_STARTS:
+        raise ValueError(f"{owner}: start must be one of {list(COMPRESS_STARTS)}, got {start!r}")
+    first = COMPRESS_STARTS[start]
     names = ("threshold_db", "ratio", "knee_db", "makeup_db", "alpha_attack", "alpha_release")
     params = [_per_batch(v, name, x, owner) for v, name in
               zip((threshold_db, ratio, knee_db, makeup_db, alpha_attack, alpha_release), names)]
@@ -500,9 +517,9 @@ def compress(
     dtype, work = _kernel_dtype(x, *params)
     inputs = [t.to(work) for t in (x, *params)]
     if _needs_graph(*inputs):
-        return _Compress.apply(*inputs, float(floor)).to(dtype)
+        return _Compress.apply(*inputs, float(floor), first).to(dtype)
     with torch.no_grad():
-        return _Compress.forward(_NoContext(), *inputs, float(floor)).to(dtype)
+        return _Compress.forward(_NoContext(), *inputs, float(floor), first).to(dtype)
 
 
 class _NoContext:

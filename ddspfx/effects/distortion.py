@@ -15,6 +15,10 @@ from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
 CUBIC_KNEE = 1.5  # |u| where the cubic u − 4u³/27 reaches ±1 with zero slope
+# |x| beyond which the hardness clipper is saturated for every control (|g·x + o| ≥ 10^(−10/20)·1e4 − 1
+# > 3000, where tanh is 1 to float64 precision): inputs are clamped to it, so Inf gives finite gradients.
+CLIP_INPUT_BOUND = 1e4
+TAYLOR_INPUT_BOUND = 2.0  # |x| clamp of the Taylor waveshaper (x^24 overflows float32 from |x| ≈ 40)
 
 
 def _check_order(order: int, minimum: int, owner: str) -> int:
@@ -66,7 +70,12 @@ def hardness_clip(
     Subtracting φ_h(o) keeps c(0) = 0 (the offset only makes the curve asymmetric); dividing by
     g keeps the small-signal slope at φ_h'(o). All arguments broadcast: audio `(batch, samples)`,
     parameters `(batch, 1)` (drive in dB, offset and hardness unitless).
+
+    The audio is clamped to ±CLIP_INPUT_BOUND (1e4) first: beyond it every shape is saturated at
+    every drive of the default range, so finite values do not change, while ±Inf no longer gives
+    NaN gradients (∂(g·x)/∂g = x = Inf times φ' = 0).
     """
+    audio = audio.clamp(-CLIP_INPUT_BOUND, CLIP_INPUT_BOUND)
     g = torch.pow(10.0, drive_db / 20.0)
     return (hardness_shape(g * audio + offset, hardness) - hardness_shape(offset, hardness)) / g
 
@@ -101,13 +110,22 @@ class HardnessClipper(Effect):
 # -- polynomial waveshapers ----------------------------------------------------------------------
 
 
-def taylor_series(audio: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+def taylor_series(audio: torch.Tensor, coeffs: torch.Tensor, bound: float | None = TAYLOR_INPUT_BOUND) -> torch.Tensor:
     """y = Σ_{k=1..K} c_k x^k, evaluated by Horner's scheme (repeated multiplication, no pow).
+
+    The input is clamped to [−bound, bound] first (default 2, twice the peak-normalized range the
+    chains feed it): x^24 overflows float32 from |x| ≈ 40 on (Inf outputs, NaN gradients), and
+    beyond |x| ≈ 2 the output (up to Σ|c_k|·2^24 ≈ 4e8) already dominates any audio loss. The
+    clamp is inactive on [−2, 2] and has a zero gradient where it acts. `bound=None` evaluates
+    the raw polynomial.
 
     Args:
         audio: `(batch, samples)`.
         coeffs: `(batch, K)`, c_1 … c_K (no constant term).
+        bound: input clamp (amplitude), or None.
     """
+    if bound is not None:
+        audio = audio.clamp(-bound, bound)
     acc = coeffs[:, -1:].expand_as(audio)
     for k in range(coeffs.shape[1] - 2, -1, -1):
         acc = acc * audio + coeffs[:, k : k + 1]
@@ -164,7 +182,8 @@ class TaylorDistortion(_PolynomialDistortion):
     """Taylor waveshaper `taylor` (reference B.3): y = Σ_{k=1..order} p_k x^k.
 
     Controls p_1 … p_order, each linear in [−1, 1]. p_1 = 1 with all others 0 is the identity.
-    The input is not clamped: on [−1, 1] (a peak-normalized chain input) |y| ≤ Σ|p_k|.
+    The input is not clamped on [−2, 2] (chains feed it peak-normalized audio, where |y| ≤ Σ|p_k|);
+    beyond, it is clamped to ±2 so that x^24 cannot overflow (see `taylor_series`).
 
     Args:
         sample_rate: Hz (unused by the math).

@@ -94,7 +94,8 @@ class Compressor(CompressorBase):
 
     Per sample: level x_G = 20·log10(max(|x|, 1e-4)), static curve y_G (quadratic knee), gain
     reduction x_L = x_G − y_G ≥ 0 dB, smoothed by the attack/release one pole y_L (attack while
-    x_L rises above y_L, release otherwise; α = exp(−1/(τ·1e-3·fs)); y_L starts at 0 dB), and
+    x_L rises above y_L, release otherwise; α = exp(−1/(τ·1e-3·fs)); as in the reference,
+    y_L[0] = 0 dB and the smoother updates from the second sample on), and
     output x · 10^((makeup − y_L)/20). All of it runs in one compiled CPU kernel with an analytic
     backward pass (`ddspfx.dsp.recursive.compress`; CUDA audio makes a round trip to the CPU).
 
@@ -134,18 +135,21 @@ class Compressor(CompressorBase):
             time_constant_to_alpha(attack_ms, self.sample_rate),
             time_constant_to_alpha(release_ms, self.sample_rate),
             floor=LEVEL_FLOOR,
+            start="reference",
         )
 
 class SimpleCompressor(CompressorBase):
     """The simplified differentiable compressor "compsimple" of reference B.3, with its time-constant bug fixed.
 
     Controls `(batch, 5)` in [0, 1]: threshold_db [−40, 0] dB (linear), time_ms [1, 500] ms (log),
-    ratio [2, 10] (log), knee_db [0, 12] dB (linear), makeup_db [0, 20] dB (linear).
+    ratio [2, 10] (linear, as in the reference: control 0.355 → 4.84), knee_db [0, 12] dB
+    (linear), makeup_db [0, 20] dB (linear).
 
     The same level detector and static curve as `Compressor`; the gain reduction is smoothed by a
     single one pole (α = exp(−1/(τ·1e-3·fs)) for rising and falling gain reduction alike, i.e.
     `ddspfx.dsp.recursive.one_pole`), computed exactly in the time domain (the reference used FFT
-    filtering), starting at 0 dB; it runs in `Compressor`'s fused kernel with α_attack = α_release. Output
+    filtering, an LTI filter from rest: y_L[−1] = 0 dB, updated from the first sample on); it runs
+    in `Compressor`'s fused kernel (`start="first"`) with α_attack = α_release. Output
     x · 10^((makeup − y_L)/20). The reference tied τ to the threshold (τ = e^{threshold_db} ms,
     i.e. no smoothing); here τ is the log-mapped time_ms control.
 
@@ -157,7 +161,7 @@ class SimpleCompressor(CompressorBase):
     default_params = (
         ParamSpec("threshold_db", "dB", -40.0, 0.0),
         ParamSpec("time_ms", "ms", 1.0, 500.0, "log"),
-        ParamSpec("ratio", "", 2.0, 10.0, "log"),
+        ParamSpec("ratio", "", 2.0, 10.0),  # linear, as in the reference
         ParamSpec("knee_db", "dB", 0.0, 12.0),
         ParamSpec("makeup_db", "dB", 0.0, 20.0),
     )
@@ -178,8 +182,9 @@ class SimpleCompressor(CompressorBase):
         )
         # With one coefficient for both directions the attack/release smoother is a one pole
         # (`one_pole`), and the fused kernel skips the elementwise passes of the composed version.
+        # The reference smoothed with an LTI filter from rest, which updates at the first sample.
         alpha = time_constant_to_alpha(time_ms, self.sample_rate)
-        return compress(audio, threshold_db, ratio, knee_db, makeup_db, alpha, alpha, floor=LEVEL_FLOOR)
+        return compress(audio, threshold_db, ratio, knee_db, makeup_db, alpha, alpha, floor=LEVEL_FLOOR, start="first")
 
 
 SOFT_CLIPPER_PRESETS: dict[str, tuple[ParamSpec, ...]] = {

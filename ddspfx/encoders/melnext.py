@@ -38,10 +38,10 @@ class ConvNeXtBlock1d(nn.Module):
 class MelNeXt(nn.Module):
     """Audio `(batch, samples)` → embedding `(batch, channels[-1])` (128 by default).
 
-    `LogMel` (n_fft 2048, hop 512, 64 mels at `sample_rate`, learnable per-mel floor) → 1 × 1 conv
-    n_mels → channels[0] → one `ConvNeXtBlock1d` per entry of `channels`; where the channel count
+    `LogMel` (n_fft 2048, hop 512, 64 mels at `sample_rate`, learnable per-mel floor) → a 1 × 1 conv
+    stem n_mels → channels[0], as in the reference only where n_mels ≠ channels[0] → one `ConvNeXtBlock1d` per entry of `channels`; where the channel count
     changes, a grouped conv (kernel 2, stride 2, groups gcd(in, out)) first halves the time resolution
-    → mean over time. 259,008 parameters with the defaults.
+    → mean over time. 254,848 parameters with the defaults (no stem: 64 mels = 64 channels).
 
     Args:
         sample_rate: of the input audio, in Hz.
@@ -50,6 +50,8 @@ class MelNeXt(nn.Module):
         kernel: depthwise kernel size (7).
         expansion: pointwise expansion factor (2).
         normalize: peak-normalize each example first (`peak_normalize`; off in the reference).
+        stem: None (the reference): a stem only where n_mels ≠ channels[0]; True: always (ddspfx's
+            earlier layout, +4,160 weights with the defaults); False: never (needs n_mels = channels[0]).
 
     Raises:
         ValueError: on bad audio shapes or audio too short for one frame after the downsamplings.
@@ -65,11 +67,16 @@ class MelNeXt(nn.Module):
         kernel: int = 7,
         expansion: int = 2,
         normalize: bool = False,
+        stem: bool | None = None,
     ):
         super().__init__()
         channels = [int(c) for c in channels]
         self.frontend = LogMel(sample_rate, n_fft, hop, n_mels)
-        self.stem = nn.Conv1d(n_mels, channels[0], 1)
+        if stem is None:
+            stem = n_mels != channels[0]
+        if not stem and n_mels != channels[0]:
+            raise ValueError(f"MelNeXt: stem=False needs n_mels == channels[0], got {n_mels} and {channels[0]}")
+        self.stem = nn.Conv1d(n_mels, channels[0], 1) if stem else nn.Identity()
         layers: list[nn.Module] = []
         previous = channels[0]
         for width in channels:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ddspfx.dsp.spectral import get_window, magnitude, stft
+from ddspfx.dsp.spectral import get_window, stft
 from ddspfx.losses.base import PairLoss, check_pair
 
 
@@ -65,16 +65,25 @@ class SpectralOT(PairLoss):
     """Spectral optimal transport loss.
 
         SOT(ŷ, y) = scale · mean_m W_p^p( P_ŷ[m], P_y[m] ),
-        P[m, k] = (|X[k, m]| + eps) / Σ_k' (|X[k', m]| + eps),   support f_k = k / n_fft,
+        P[m, k] = |X[k, m]| / Σ_k' |X[k', m]|,   support f_k = k / n_fft,
 
-    with X the Hann STFT (centred, reflect padding). eps makes a silent frame a uniform pmf.
+    with X the Hann STFT (centred, reflect padding) and |X| the exact magnitude, as in the
+    reference. A silent frame (Σ_k |X[k, m]| ≤ eps) has no pmf (0/0: the reference returns NaN or
+    crashes there); only such frames get the guard P[m, k] = (|X[k, m]| + eps) / Σ_k' (|X[k', m]| + eps),
+    close to uniform, so non-silent frames are exactly the reference's and silent ones stay finite.
+
+    Gradient at silence: the pmf of a frame is unchanged by any gain t > 0 (SOT(t·ŷ, y) =
+    SOT(ŷ, y)), so SOT has no gradient pointing out of silence (its value at ŷ = 0 depends on the
+    direction one leaves it); the gradient there is 0, and the magnitude term it is paired with
+    (conf/loss/sot.yaml) is the one that can bring a silent estimate back.
 
     Args:
         n_fft: FFT size in samples (64 in the reference).
         hop: hop size in samples (256 in TASLP, 32 in SPL).
         p: Wasserstein exponent (2: squared W2, as in the reference).
         scale: multiplies the loss (100 in the reference).
-        eps: added to the magnitudes before normalization (units of |X|).
+        eps: a frame whose magnitudes sum to at most eps (units of |X|) is silent and gets eps
+            added to each magnitude (a near-uniform pmf); other frames are untouched.
         window: window name for `ddspfx.dsp.spectral.get_window`.
 
     Shapes: estimate, target `(batch, samples)` → scalar (forward) or `(batch,)` (per_example).
@@ -94,14 +103,18 @@ class SpectralOT(PairLoss):
     ):
         super().__init__()
         self.n_fft, self.hop, self.p, self.scale, self.eps = n_fft, hop, p, scale, eps
-        self.register_buffer("window", get_window(window, n_fft), persistent=False)
+        # float64 so that float64 inputs get the exact window (float32 inputs get it rounded once)
+        self.register_buffer("window", get_window(window, n_fft, dtype=torch.float64), persistent=False)
         support = torch.arange(n_fft // 2 + 1, dtype=torch.float32) / n_fft
         self.register_buffer("support", support, persistent=False)
 
     def frame_pmfs(self, x: torch.Tensor) -> torch.Tensor:
         """`(batch, samples)` audio → `(batch, frames, bins)` per-frame spectral pmfs."""
         spectrum = stft(x, self.n_fft, self.hop, window=self.window.to(x.dtype))
-        weights = magnitude(spectrum).transpose(-1, -2) + self.eps
+        # exact |X| (its gradient is 0, not NaN, where X = 0)
+        weights = spectrum.abs().transpose(-1, -2)
+        silent = weights.sum(dim=-1, keepdim=True) <= self.eps
+        weights = weights + self.eps * silent.to(weights.dtype)
         return weights / weights.sum(dim=-1, keepdim=True)
 
     def per_example(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

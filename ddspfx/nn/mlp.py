@@ -40,9 +40,28 @@ class ResBlock(nn.Module):
 
 
 class ResMLP(nn.Sequential):
-    """FCBlock(in_dim → hidden) followed by `depth` ResBlocks(hidden)."""
+    """FCBlock(in_dim → hidden) followed by `depth` ResBlocks(hidden); `(batch, in_dim)` → `(batch, hidden)`.
 
-    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 4, batch_norm: bool = False, dropout: float = 0.0):
+    As in the reference, the input FCBlock is there only to change the width: it is left out when
+    in_dim == hidden (`input_block=None`, the default). `input_block=True` always adds it (ddspfx's
+    earlier layout: +16,896 weights at width 128 with batch norm, the TASLP encoder's 377,280
+    instead of the reference's 356,224 with MelNeXt); False never does (needs in_dim == hidden).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int = 128,
+        depth: int = 4,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        input_block: bool | None = None,
+    ):
+        if input_block is None:
+            input_block = in_dim != hidden
+        if not input_block and in_dim != hidden:
+            raise ValueError(f"ResMLP: input_block=False needs in_dim == hidden, got {in_dim} and {hidden}")
         blocks = [ResBlock(hidden, batch_norm, dropout) for _ in range(depth)]
-        super().__init__(FCBlock(in_dim, hidden, batch_norm, dropout), *blocks)
+        head = [FCBlock(in_dim, hidden, batch_norm, dropout)] if input_block else []
+        super().__init__(*head, *blocks)
         self.out_dim = hidden

@@ -73,3 +73,17 @@ def test_taslp_chains_follow_the_reference_order():
 def test_hybrid_presets_ask_for_a_proxy_checkpoint(experiment):
     with pytest.raises(MissingMandatoryValue, match="checkpoint"):
         instantiate(load(experiment).task)
+
+
+def test_icassp_presets_train_on_auraloss_mel_stft_and_every_run_reports_it():
+    from ddspfx.losses import LogMelLoss, MelSTFTLoss
+
+    for experiment in [e for e in EXPERIMENTS if e.startswith("icassp") and e not in HYBRID and e != "icassp_peq_params"]:
+        cfg = load(experiment)
+        assert cfg.loss._target_ == "ddspfx.losses.MelSTFTLoss", experiment
+        assert (cfg.loss.n_fft, cfg.loss.hop, cfg.loss.win_length, cfg.loss.n_mels, cfg.loss.w_sc) == (4096, 1024, 4096, 128, 0.0)
+    assert load("taslp_deter").loss._target_ == "ddspfx.losses.LogMelLoss"
+    _, task = build("icassp_peq_mel")
+    assert isinstance(task.loss, MelSTFTLoss) and task.loss.sample_rate == 44100
+    assert isinstance(task._metrics["mel_stft"], MelSTFTLoss) and isinstance(task._metrics["mel"], LogMelLoss)
+    assert {"mel", "mel_stft"} <= {spec.name for spec in task.metric_specs()}

@@ -171,11 +171,17 @@ def test_time_constants():
     assert y[round(tau_ms * 1e-3 * fs) - 1].item() == pytest.approx(1 - math.exp(-1), abs=1e-12)
 
 
-def composed_compressor(x, threshold, ratio, knee, makeup, attack, release):
-    """The same compressor from the separate torch functions (autograd through everything but the smoother)."""
+def composed_compressor(x, threshold, ratio, knee, makeup, attack, release, start="reference"):
+    """The same compressor from the separate torch functions (autograd through everything but the smoother).
+
+    start="reference": y_L[0] = 0, the smoother runs on x_L[1:]; "first": on all of x_L."""
     col = [t.unsqueeze(-1) for t in (threshold, ratio, knee, makeup)]
     reduction = gain_reduction(amplitude_to_db(x), col[0], col[1], col[2])
-    return x * db_to_amplitude(col[3] - attack_release(reduction, attack, release))
+    if start == "reference":
+        smoothed = torch.cat([torch.zeros_like(reduction[:, :1]), attack_release(reduction[:, 1:], attack, release)], 1)
+    else:
+        smoothed = attack_release(reduction, attack, release)
+    return x * db_to_amplitude(col[3] - smoothed)
 
 
 def compressor_inputs(seed=0, samples=120, knee=(6.0, 0.0)):
@@ -194,11 +200,44 @@ def compressor_inputs(seed=0, samples=120, knee=(6.0, 0.0)):
     return [x.requires_grad_()] + [p.requires_grad_() for p in params]
 
 
-def test_compress_equals_composition_values_and_gradients():
+def numpy_reference_compressor(x, threshold, ratio, knee, makeup, attack, release):
+    """The reference DSP compressor's loop (one example): y_L = 0 at the first sample, updates from the second."""
+    level = 20 * np.log10(np.maximum(np.abs(x), 1e-4))
+    d = level - threshold
+    static = np.where(2 * d < -knee, level, threshold + d / ratio)
+    if knee > 0:
+        inside = 2 * np.abs(d) <= knee
+        static = np.where(inside, level + (1 / ratio - 1) * (d + knee / 2) ** 2 / (2 * knee), static)
+    reduction = level - static
+    smoothed = np.zeros_like(x)
+    for n in range(1, len(x)):
+        a = attack if reduction[n] > smoothed[n - 1] else release
+        smoothed[n] = a * smoothed[n - 1] + (1 - a) * reduction[n]
+    return x * 10 ** ((makeup - smoothed) / 20)
+
+
+def test_compress_starts_like_the_reference():
+    inputs = [t.detach() for t in compressor_inputs()]
+    inputs[0][:, 0] = 0.9  # loud from the first sample: the start shows
+    ours = compress(*inputs)
+    for b in range(2):
+        expected = numpy_reference_compressor(*(t[b].numpy() if t.dim() == 2 else t[b].item() for t in inputs))
+        np.testing.assert_allclose(ours[b].numpy(), expected, rtol=1e-12, atol=1e-14)
+    # the first output sample carries the make-up gain only
+    torch.testing.assert_close(ours[:, 0], inputs[0][:, 0] * 10 ** (inputs[4] / 20))  # inputs[4]: makeup (dB)
+    first = compress(*inputs, start="first")
+    assert not torch.allclose(first[:, :3], ours[:, :3])
+    torch.testing.assert_close(first, composed_compressor(*inputs, start="first"), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="compress: start"):
+        compress(*inputs, start="second")
+
+
+@pytest.mark.parametrize("start", ["reference", "first"])
+def test_compress_equals_composition_values_and_gradients(start):
     inputs = compressor_inputs()
     weights = torch.randn(2, 120, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ours = compress(*inputs)
-    composed = composed_compressor(*inputs)
+    ours = compress(*inputs, start=start)
+    composed = composed_compressor(*inputs, start=start)
     torch.testing.assert_close(ours, composed, rtol=1e-12, atol=1e-12)
     grads = torch.autograd.grad((ours * weights).sum(), inputs)
     expected = torch.autograd.grad((composed * weights).sum(), inputs)
@@ -206,9 +245,13 @@ def test_compress_equals_composition_values_and_gradients():
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
 
 
-def test_gradcheck_compress():
+@pytest.mark.parametrize("start", ["reference", "first"])
+def test_gradcheck_compress(start):
     # a knee of 0 dB is the edge of the valid range: finite differences would step below it
-    assert torch.autograd.gradcheck(compress, tuple(compressor_inputs(seed=2, samples=100, knee=(6.0, 1.5))))
+    inputs = compressor_inputs(seed=2, samples=100, knee=(6.0, 1.5))
+    with torch.no_grad():
+        inputs[0][:, 0] = 0.9  # a loud first sample, so that the start matters
+    assert torch.autograd.gradcheck(lambda *a: compress(*a, start=start), tuple(inputs))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

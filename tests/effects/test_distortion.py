@@ -193,3 +193,42 @@ def test_polynomial_gradcheck(cls):
     audio = (1.8 * torch.rand(2, 10, dtype=torch.float64) - 0.9).requires_grad_()
     controls = torch.rand(2, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(effect, (audio, controls))
+
+
+def test_hardness_clipper_gives_finite_gradients_on_inf():
+    # before the input clamp: ∂/∂drive = x·φ'(g·x + o) = Inf · 0 = NaN
+    from ddspfx.effects.distortion import HardnessClipper as _Clipper
+
+    clipper = _Clipper(16000)
+    audio = torch.tensor([[0.5, float("inf"), -float("inf"), 0.1]], requires_grad=True)
+    controls = torch.full((1, 3), 0.5, requires_grad=True)
+    out = clipper(audio, controls)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(audio.grad).all() and torch.isfinite(controls.grad).all()
+    # Inf is clipped like a very large finite value, and finite values are unchanged by the clamp
+    torch.testing.assert_close(out[0, 1:3], clipper(torch.tensor([[1e30, -1e30]]), controls.detach())[0])
+    x = torch.linspace(-50, 50, 101)[None]
+    from ddspfx.effects.distortion import hardness_shape
+    p = clipper.denormalize(controls.detach())
+    g = 10 ** (p["drive_db"] / 20)
+    raw = (hardness_shape(g * x + p["offset"], p["hardness"]) - hardness_shape(p["offset"], p["hardness"])) / g
+    torch.testing.assert_close(clipper(x, controls.detach()), raw)
+
+
+def test_taylor_does_not_overflow_at_large_amplitude():
+    from ddspfx.effects.distortion import TaylorDistortion as _Taylor, taylor_series
+
+    taylor = _Taylor(16000)
+    audio = torch.full((1, 8), 100.0, requires_grad=True)  # 100^24 = 1e48 overflows float32
+    controls = torch.rand(1, 24, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    assert not torch.isfinite(taylor_series(audio.detach(), taylor.coefficients(taylor.denormalize(controls.detach())), bound=None)).all()
+    out = taylor(audio, controls)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(audio.grad).all() and torch.isfinite(controls.grad).all()
+    torch.testing.assert_close(out, taylor(torch.full((1, 8), 2.0), controls.detach()))  # clamped to ±2
+    # on [−2, 2] nothing changes: Σ p_k x^k by numpy
+    x = torch.linspace(-2, 2, 41, dtype=torch.float64)[None]
+    c = torch.rand(1, 24, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    import numpy as np
+    expected = np.polynomial.polynomial.polyval(x.numpy(), np.concatenate([[0.0], c[0].numpy()]))
+    np.testing.assert_allclose(taylor_series(x, c).numpy(), expected, rtol=1e-12, atol=1e-12)

@@ -12,12 +12,16 @@ from ddspfx.effects.dynamics import Compressor, SimpleCompressor, SoftClipper
 
 
 def numpy_compressor(x, fs, threshold, attack_ms, release_ms, ratio, knee, makeup, floor=1e-4):
-    """Reference B.3 written sample by sample for one example (without the input mutation)."""
+    """Reference B.3 written sample by sample for one example (without the input mutation): the
+    smoothed gain reduction is 0 at the first sample and updates from the second one on."""
     alpha_attack = math.exp(-1 / (attack_ms * 1e-3 * fs))
     alpha_release = math.exp(-1 / (release_ms * 1e-3 * fs))
     out = np.empty_like(x)
+    out[0] = x[0] * 10 ** (makeup / 20)
     state = 0.0
     for n, sample in enumerate(x):
+        if n == 0:
+            continue
         level = 20 * math.log10(max(abs(sample), floor))
         if 2 * (level - threshold) < -knee:
             static = level
@@ -49,9 +53,16 @@ def smoothed_reduction_db(out, x, makeup_db):
     return makeup_db - 20 * torch.log10(out / x)
 
 
+def test_simple_compressor_ratio_is_linear_like_the_reference():
+    comp = SimpleCompressor(16000)
+    controls = torch.tensor([[0.5, 0.5, 0.355, 0.5, 0.5]], dtype=torch.float64)
+    assert comp.denormalize(controls)["ratio"].item() == pytest.approx(2 + 8 * 0.355)  # 4.84 (log scale: 3.54)
+    assert Compressor(16000).params[3].scale == "log"  # the DSP compressor's ratio stays log (reference B.3)
+
+
 def test_compressor_matches_per_sample_reference():
     fs = 8000
-    x = burst(1500, loud=(200, 700)).repeat(3, 1) * torch.tensor([[1.0], [0.5], [2.0]], dtype=torch.float64)
+    x = burst(1500, loud=(0, 700)).repeat(3, 1) * torch.tensor([[1.0], [0.5], [2.0]], dtype=torch.float64)
     comp = Compressor(fs)
     controls = torch.rand(3, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     controls[0, 4] = 0.0  # a hard knee

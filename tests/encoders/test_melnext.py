@@ -12,8 +12,20 @@ def n_params(module):
 def test_parameter_count():
     encoder = MelNeXt()
     assert encoder.out_dim == 128
-    # stem 4,160 + ε 64 + 3 blocks(64) 52,032 + grouped downsampling 384 + 3 blocks(128) 202,368
-    assert n_params(encoder) == 259_008
+    # the reference: no stem (64 mels = 64 channels); ε 64 + 3 blocks(64) 52,032
+    # + grouped downsampling 384 + 3 blocks(128) 202,368
+    assert n_params(encoder) == 254_848
+    assert isinstance(encoder.stem, torch.nn.Identity)
+    assert n_params(MelNeXt(stem=True)) == 254_848 + 64 * 64 + 64  # + a 1×1 conv 64 → 64 with bias
+    assert n_params(MelNeXt(n_mels=80)) == 254_848 + 16 + 80 * 64 + 64  # 80 mels: ε +16, stem 80 → 64
+    with pytest.raises(ValueError, match="stem=False"):
+        MelNeXt(n_mels=80, stem=False)
+
+
+def test_taslp_encoder_has_the_reference_weight_count():
+    # MelNeXt + ResMLP(depth 3, 128, batch norm): no input block since 128 = 128 (reference A.13)
+    encoder = MLPEncoder(frontend=MelNeXt(sample_rate=16000), hidden=128, depth=3, batch_norm=True)
+    assert n_params(encoder) == 356_224
 
 
 @pytest.mark.parametrize("sample_rate", [16000, 44100])

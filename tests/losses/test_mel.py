@@ -1,4 +1,4 @@
-"""LogMelLoss against numpy rfft frames and an independent HTK mel filterbank."""
+"""LogMelLoss against numpy rfft frames and independent Slaney (default) and HTK mel filterbanks."""
 
 import numpy as np
 import pytest
@@ -19,20 +19,67 @@ def numpy_htk_filterbank(n_freqs, sample_rate, n_mels):
     return np.maximum(0.0, np.minimum(rising, falling))
 
 
-def numpy_log_mel(x, sample_rate, n_fft, hop, n_mels):
+def slaney_mel(f):
+    """Slaney's auditory-toolbox mel scale: linear (3 mels per 200 Hz) below 1 kHz, log above,
+    with mel(1 kHz) = 15 and 27 mels per factor 6.4."""
+    f = np.asarray(f, dtype=np.float64)
+    return np.where(f < 1000.0, 3.0 * f / 200.0, 15.0 + 27.0 * np.log(np.maximum(f, 1e-9) / 1000.0) / np.log(6.4))
+
+
+def slaney_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m < 15.0, 200.0 * m / 3.0, 1000.0 * 6.4 ** ((m - 15.0) / 27.0))
+
+
+def numpy_slaney_filterbank(n_freqs, sample_rate, n_mels):
+    """Slaney triangles from 0 Hz to Nyquist, each scaled to area-ish 2/(f_{i+2} − f_i): `(n_mels, n_freqs)`."""
+    edges = slaney_hz(np.linspace(0.0, slaney_mel(sample_rate / 2), n_mels + 2))
+    freqs = np.linspace(0, sample_rate / 2, n_freqs)
+    rising = (freqs[None] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None])
+    falling = (edges[2:, None] - freqs[None]) / (edges[2:, None] - edges[1:-1, None])
+    triangles = np.maximum(0.0, np.minimum(rising, falling))
+    return triangles * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+
+
+def test_slaney_scale_closed_form_points():
+    # mel(1 kHz) = 15 and mel(6.4 kHz) = 15 + 27 (Slaney's constants), both ways
+    np.testing.assert_allclose(slaney_mel([0.0, 200.0, 1000.0, 6400.0]), [0.0, 3.0, 15.0, 42.0])
+    np.testing.assert_allclose(slaney_hz([3.0, 15.0, 42.0]), [200.0, 1000.0, 6400.0])
+
+
+def test_default_filterbank_is_the_slaney_area_normalized_one():
+    loss = LogMelLoss(sample_rate=16000, n_fft=1024, hop=256, n_mels=64)
+    expected = numpy_slaney_filterbank(513, 16000, 64)
+    # float32 (torchaudio) near the triangle feet: absolute 1e-7 against filter peaks of ~1e-2
+    np.testing.assert_allclose(loss.filterbank.numpy(), expected, rtol=1e-4, atol=1e-7)
+    # the reference's values: not the peak-1 HTK filters
+    htk = LogMelLoss(sample_rate=16000, n_fft=1024, hop=256, n_mels=64, mel_scale="htk", norm=None)
+    np.testing.assert_allclose(htk.filterbank.numpy(), numpy_htk_filterbank(513, 16000, 64), atol=1e-5)
+    assert htk.filterbank.max().item() > 0.99 and loss.filterbank.max().item() < 0.05
+
+
+def test_unknown_mel_options_raise():
+    with pytest.raises(ValueError, match="LogMelLoss: mel_scale"):
+        LogMelLoss(mel_scale="mfcc")
+
+
+def numpy_log_mel(x, sample_rate, n_fft, hop, n_mels, filterbank=numpy_htk_filterbank):
     padded = np.pad(x, n_fft // 2, mode="reflect")
     n_frames = 1 + (len(padded) - n_fft) // hop
     frames = np.stack([padded[m * hop : m * hop + n_fft] for m in range(n_frames)])
     power = np.abs(np.fft.rfft(frames * scipy.signal.get_window("hann", n_fft), axis=-1)) ** 2
-    return np.log(numpy_htk_filterbank(n_fft // 2 + 1, sample_rate, n_mels) @ power.T + 1.0)
+    return np.log(filterbank(n_fft // 2 + 1, sample_rate, n_mels) @ power.T + 1.0)
 
 
-def test_matches_numpy_reference():
+@pytest.mark.parametrize("scale", ["slaney", "htk"])
+def test_matches_numpy_reference(scale):
     rng = np.random.default_rng(0)
     estimate, target = rng.standard_normal((2, 8000)), 0.3 * rng.standard_normal((2, 8000))
-    loss = LogMelLoss(sample_rate=16000, n_fft=512, hop=128, n_mels=40)
+    options = {} if scale == "slaney" else {"mel_scale": "htk", "norm": None}
+    loss = LogMelLoss(sample_rate=16000, n_fft=512, hop=128, n_mels=40, **options)
     ours = loss.per_example(torch.from_numpy(estimate), torch.from_numpy(target)).numpy()
-    log_mel = lambda x: numpy_log_mel(x, 16000, 512, 128, 40)
+    filterbank = numpy_slaney_filterbank if scale == "slaney" else numpy_htk_filterbank
+    log_mel = lambda x: numpy_log_mel(x, 16000, 512, 128, 40, filterbank)
     expected = [np.mean((log_mel(estimate[b]) - log_mel(target[b])) ** 2) for b in range(2)]
     # The filterbank is float32 (torchaudio): relative agreement ~1e-6.
     np.testing.assert_allclose(ours, expected, rtol=1e-5)

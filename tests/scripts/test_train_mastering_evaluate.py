@@ -36,7 +36,7 @@ def test_evaluate_scores_the_model_beside_both_baselines(trained_run):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((trained_run / "metrics.json").read_text())["test"]
     assert set(metrics) == {"model", "random", "none"}
-    expected = {"mrstft", "mel", "ldr", "mse", "si_sdr"}
+    expected = {"mrstft", "mel", "mel_stft", "ldr", "mse", "si_sdr"}
     assert set(metrics["model"]) == set(metrics["random"]) == set(metrics["none"]) == expected
     assert all(v == v for estimator in metrics.values() for v in estimator.values())  # no NaN
     assert "| mrstft |" in result.stdout
