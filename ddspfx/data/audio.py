@@ -168,10 +168,20 @@ class AudioScan:
     def peak(self) -> float:
         return float(self.peaks.max()) if self.peaks.size else 0.0
 
-    def window_peak(self, start: int, stop: int) -> float:
-        """Peak over native frames [start, stop) (to the block: blocks overlapping the window)."""
-        lo, hi = start // SCAN_BLOCK, -(-stop // SCAN_BLOCK)
-        return float(self.peaks[lo:hi].max()) if hi > lo and self.peaks[lo:hi].size else 0.0
+    def window_peak(self, path: Path, start: int, stop: int) -> float:
+        """Peak of the mono mix over native frames [start, stop) of the scanned file at `path`: the
+        blocks inside the window from the scan, the partial blocks at its two ends read again (at
+        most 2·SCAN_BLOCK frames), so a loud block next to the window does not count."""
+        stop = min(stop, self.frames)
+        if stop <= start:
+            return 0.0
+        lo, hi = -(-start // SCAN_BLOCK), stop // SCAN_BLOCK  # the blocks wholly inside
+        edges = [(start, stop)] if lo >= hi else [(start, lo * SCAN_BLOCK), (hi * SCAN_BLOCK, stop)]
+        peak = float(self.peaks[lo:hi].max()) if hi > lo else 0.0
+        for a, b in edges:
+            if b > a:
+                peak = max(peak, float(_read_mono(path, a, b - a).abs().max()))
+        return peak
 
 
 _SCANS: dict[tuple, AudioScan] = {}  # (path, size, mtime_ns) → scan: each file is read once a process
@@ -330,35 +340,56 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _names(paths: Sequence[Path], limit: int = 5) -> str:
+    """"a.wav, b.wav, …": the first `limit` file names."""
+    return ", ".join(p.name for p in paths[:limit]) + (", …" if len(paths) > limit else "")
+
+
+_WARNED: set[str] = set()  # AudioFolder messages given in this process (see `_warn_once`)
+
+
+def _warn_once(message: str, stacklevel: int) -> None:
+    """`warnings.warn(message)` unless this process gave the same message before: the train, valid
+    and test splits of a folder share their file-level warnings, which are said once, not thrice."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=stacklevel + 1)
+
+
 class AudioFolder(CropSource):
     """Random mono crops from the audio files of a folder (MillionSong-like or MUSDB18-HQ).
 
     Layouts:
-        plain: every wav/flac/ogg file under `root` (recursively, sorted) is one track. The sorted
-            list is dealt into train / valid / test by `split_fractions` with a permutation fixed by
-            `split_seed` (the reference: random_split [0.8, 0.1, 0.1], seed 0).
+        plain: every wav/flac/ogg file under `root` (recursively, sorted) is one track; the pool
+            of the three splits is the whole folder.
         MUSDB18-HQ: a folder holding `mixture.wav` is a track; only the mixture is used, never the
             stems (the compressed MUSDB18 `.stem.mp4` files must be decoded to wav first). If
-            `root/train` and `root/test` both exist, "test" is all of `root/test`, and
-            `root/train` is dealt into "train" and "valid" in the proportions
-            split_fractions[0] : split_fractions[1] (same seeded permutation; valid is the last part).
+            `root/train` and `root/test` both exist, "test" is all of `root/test`, and the pool of
+            "train" and "valid" is `root/train`, dealt in the proportions
+            split_fractions[0] : split_fractions[1].
 
-    Too few files (time split): when dealing the files would leave a split of positive fraction
-    without a file (fewer than 8 files at 80/10/10), every split uses every file and the files are
-    split by time instead: with c the cumulative normalized fractions, split k takes samples
-    [floor(c_k·n), floor(c_(k+1)·n)) of each file of n samples (80/10/10: train the first 80 % of each
-    file, valid the next 10 %, test the last 10 %; crops never cross a boundary). One warning says so.
-    If then some split cannot hold one segment in any file, a `DataError` says how long a file must
-    be and what to change (`segment=`, more files).
-
-    The split is made on file names before any file is opened, so a bad file never moves the others
-    between splits. The files of the split are then probed (soundfile.info) and read once in blocks
-    (`scan_audio`, cached per process). Skipped, with one warning naming each file: unreadable or empty
-    files, files holding NaN or ±Inf samples, files shorter than one segment (in their time window).
-    Skipped with one warning for all of them (count and names): silent files, whose peak (of the
-    time window in a time split) is below `silence_db`. A split left without a usable file is a
+    Usable files. Every file of the pool is probed (soundfile.info) and read once in blocks
+    (`scan_audio`, cached per process). Skipped, with one warning naming each file: unreadable or
+    empty files, files holding NaN or ±Inf samples, files shorter than one segment. Skipped with one
+    warning for all of them (count and names): silent files, whose peak is below `silence_db`. The
+    three splits of a folder give each of these warnings once. A pool without a usable file is a
     `DataError` naming the folder and counting what was found. Files at another rate are resampled
-    on read, announced by one warning for the whole folder.
+    on read, announced by one warning for the folder.
+
+    The deal. The usable files (sorted) are dealt into the splits by `split_fractions` with a
+    permutation fixed by `split_seed` (the reference: random_split [0.8, 0.1, 0.1], seed 0), so a bad
+    file never leaves a split empty. The deal depends on the usable files only: the same folder
+    and `silence_db` give the same splits; fixing or removing a bad file re-deals the folder.
+
+    Too few files (time split): when the deal would leave a split of positive fraction without a
+    file (fewer than 8 usable files at 80/10/10), every split uses every usable file and the files
+    are split by time instead: with c the cumulative normalized fractions, split k takes samples
+    [floor(c_k·n), floor(c_(k+1)·n)) of each file of n samples (80/10/10: train the first 80 % of
+    each file, valid the next 10 %, test the last 10 %; crops never cross a boundary). One warning
+    says so. A file whose window is shorter than one segment or silent is not used by that split
+    (one warning per split counts them). If a split is left without a file, a `DataError` says so:
+    how long a file must be for the segment and what to change (`segment=`, longer recordings, more
+    files), or which windows are silent.
 
     A crop picks a file uniformly, then a start uniformly within it (its window), and reads only
     those frames. Crops whose peak is below `silence_db`, or whose peak-normalized std is below
@@ -369,21 +400,23 @@ class AudioFolder(CropSource):
         sample_rate: Hz of the crops.
         segment_seconds: crop length in seconds (segment = round(seconds · sample_rate) samples).
         split: "train", "valid" or "test".
-        split_fractions: (train, valid, test) proportions of the plain layout (and of the time split).
-        split_seed: seed of the split permutation.
+        split_fractions: (train, valid, test) proportions of the deal (and of the time split).
+        split_seed: seed of the deal's permutation.
         min_std: near-silence threshold on the std of the peak-normalized crop.
         silence_db: files and crops whose peak is below this level (dBFS) are silent.
         extensions: file name endings accepted (case-insensitive).
 
     Attributes:
-        files: the usable files of the split, sorted.
+        files: the files this split uses, sorted.
         infos: their `AudioInfo`.
-        ranges: `(start, stop)` samples (at `sample_rate`) of each usable file that this split uses.
-        rejected: `(path, reason)` of the skipped files.
+        ranges: `(start, stop)` samples (at `sample_rate`) of each file that this split uses.
+        rejected: `(path, reason)` of the skipped files of the pool (and, in a time split, of the
+            files whose window this split cannot use).
         time_split: True when the files are split by time (see above).
 
     Raises:
-        DataError: missing folder, no audio file, a split that cannot be formed, no usable file.
+        DataError: missing folder, no audio file, a split of zero fraction, no usable file, a split
+            left without a file.
     """
 
     def __init__(
@@ -417,20 +450,21 @@ class AudioFolder(CropSource):
         self.min_peak = 10 ** (self.silence_db / 20)
         self.extensions = tuple(extensions)
         self.time_split = False
-        candidates, pool, fractions = self._split_candidates()
-        if self.time_split:
-            self._check_time_split(pool, fractions)
-            window = time_windows(fractions)[self._pool_index(fractions)]
+        pool, fractions = self._pool()
+        usable, self.rejected = self._assess(pool)
+        if not usable:
+            raise DataError(f"AudioFolder: no usable audio in {self._where()}: {self._rejection_summary(len(pool))}")
+        index = self._pool_index(fractions)
+        parts = split_paths([info.path for info in usable], fractions, self.split_seed)
+        if all(part or f <= 0 for part, f in zip(parts, fractions)):
+            chosen = set(parts[index])
+            self.infos = [info for info in usable if info.path in chosen]
+            self.ranges = [(0, info.frames_at(self.sample_rate)) for info in self.infos]
         else:
-            window = (0.0, 1.0)
-        self.infos, self.ranges, self.rejected = self._probe(candidates, window)
+            self.time_split = True
+            self.infos, self.ranges = self._split_by_time(usable, len(pool), fractions, index)
         self.files = [info.path for info in self.infos]
-        if not self.files:
-            raise DataError(
-                f"AudioFolder: no usable audio for split {split!r} in {self._where()}: "
-                f"{self._rejection_summary(len(candidates))}"
-            )
-        self._warn_resampling()
+        self._warn_resampling(usable)
 
     def __repr__(self) -> str:
         return f"AudioFolder({str(self.root)!r}, split={self.split!r}, {len(self.files)} files)"
@@ -447,121 +481,146 @@ class AudioFolder(CropSource):
 
     def _pool_index(self, fractions: Sequence[float]) -> int:
         """Index of this split among the splits sharing its pool of files."""
+        if len(fractions) == 1:
+            return 0
         return SPLITS.index(self.split) if len(fractions) == 3 else ("train", "valid").index(self.split)
 
-    def _split_candidates(self) -> tuple[list[Path], list[Path], tuple[float, ...]]:
-        """(the audio files of this split, the pool it is dealt from, the fractions of the pool's
-        splits), before probing; switches to the time split when a split would get no file."""
+    def _pool(self) -> tuple[list[Path], tuple[float, ...]]:
+        """(the audio files this split is dealt from, the fractions of the splits sharing them)."""
         if self.musdb_layout and self.split == "test":
-            candidates = find_audio_files(self.root / "test", self.extensions)
-            if not candidates:
-                raise DataError(f"AudioFolder: {self.root / 'test'} holds no {'/'.join(self.extensions)} file")
-            return candidates, candidates, (1.0,)
-        if self.musdb_layout:
+            fractions = (1.0,)
+        elif self.musdb_layout:
             fractions = self.split_fractions[:2]
-            if sum(fractions) <= 0:
-                raise DataError(f"AudioFolder: split_fractions {self.split_fractions} leave no train/valid")
         else:
             fractions = self.split_fractions
         pool = find_audio_files(self._where(), self.extensions)
         if not pool:
             raise DataError(f"AudioFolder: no {'/'.join(self.extensions)} file in {self._where()} (searched recursively)")
-        index = self._pool_index(fractions)
-        if fractions[index] <= 0:
+        if fractions[self._pool_index(fractions)] <= 0:
             raise DataError(
                 f"AudioFolder: split {self.split!r} of {self._where()} is empty (split_fractions={self.split_fractions})"
             )
-        parts = split_paths(pool, fractions, self.split_seed)
-        if all(part or f <= 0 for part, f in zip(parts, fractions)):
-            return parts[index], pool, fractions
-        self.time_split = True
-        names = ("train", "valid", "test")[: len(fractions)]
-        rule = ", ".join(
-            f"{name} {round(100 * a)}–{round(100 * b)} %" for name, (a, b), f in zip(names, time_windows(fractions), fractions) if f > 0
-        )
-        warnings.warn(
-            f"AudioFolder {self._where()}: {_plural(len(pool), 'file')} cannot be dealt into {'/'.join(names)} "
-            f"(split_fractions={self.split_fractions}; {min_files_for_split(fractions)} files needed); "
-            f"splitting each file by time instead: {rule} of its duration",
-            stacklevel=3,
-        )
-        return pool, pool, fractions
+        return pool, fractions
 
-    def _check_time_split(self, pool: list[Path], fractions: Sequence[float]) -> None:
-        """DataError unless every split of positive fraction can hold one segment of some file."""
-        durations = []
+    def _assess(self, pool: list[Path]) -> tuple[list[AudioInfo], list[tuple[Path, str]]]:
+        """(the usable files of the pool, `(path, reason)` of the others): readable, finite, at
+        least one segment long, not silent. Warns once per skipped file and once for the silent ones."""
+        usable, rejected, silent = [], [], []
+        seconds = self.segment / self.sample_rate
         for path in pool:
             try:
                 info = probe_audio(path)
                 scan = scan_audio(info)
-            except AudioFileError:
-                continue
-            if scan.nonfinite_at is None and scan.peak >= self.min_peak:
-                durations.append(info.frames_at(self.sample_rate))
-        if not durations:
-            return  # nothing usable at all: `_probe` reports what was found, file by file
-        names = ("train", "valid", "test")[: len(fractions)]
-        longest = max(durations)
-        short = [
-            (name, b - a) for name, (a, b), f in zip(names, time_windows(fractions), fractions)
-            if f > 0 and max((_window(n, (a, b))[1] - _window(n, (a, b))[0] for n in durations), default=0) < self.segment
-        ]
-        if not short:
-            return
-        share = min(width for _, width in short)
-        seg = self.segment / self.sample_rate
-        raise DataError(
-            f"AudioFolder: {self._where()} has too little audio for segment={seg:g} s with split_fractions="
-            f"{self.split_fractions}: {_plural(len(pool), 'file')} ({_plural(len(durations), 'usable file')}, longest "
-            f"{longest / self.sample_rate:.2f} s) are too few to split by file, and split by time the "
-            f"{'/'.join(n for n, _ in short)} share ({share:.0%}) of a file must hold one segment, so a file needs "
-            f"≥ {seg / share:.2f} s. Use a shorter segment= (≤ {longest * share / self.sample_rate:.3g} s here), "
-            f"longer recordings, or ≥ {min_files_for_split(fractions)} files of ≥ {seg:g} s"
-        )
-
-    def _probe(
-        self, paths: list[Path], window: tuple[float, float]
-    ) -> tuple[list[AudioInfo], list[tuple[int, int]], list[tuple[Path, str]]]:
-        """Keep the files that can give a full, finite, non-silent segment in `window`; warn once for
-        each unreadable / non-finite / short file and once for all the silent ones."""
-        usable, ranges, rejected, silent = [], [], [], []
-        part = "" if window == (0.0, 1.0) else f" (its {window[0]:.0%}–{window[1]:.0%} time window for split {self.split!r})"
-        for path in paths:
-            reason = None
-            try:
-                info = probe_audio(path)
-                scan = scan_audio(info)
-                n = info.frames_at(self.sample_rate)
-                start, stop = _window(n, window)
-                native = (start * info.sample_rate // self.sample_rate, -(-stop * info.sample_rate // self.sample_rate))
-                if scan.nonfinite_at is not None:
-                    reason = f"non-finite samples (NaN or Inf; first at {scan.nonfinite_at / info.sample_rate:.3f} s)"
-                elif stop - start < self.segment:
-                    have = (stop - start) / self.sample_rate
-                    reason = f"shorter than one segment{part} ({have:.2f} s < {self.segment / self.sample_rate:.2f} s)"
-                elif scan.window_peak(*native) < self.min_peak:
-                    reason = f"silent{part} (peak below {self.silence_db:g} dBFS)"
-                    silent.append(path)
             except AudioFileError as err:
-                reason = str(err).removeprefix(f"{path}: ")
-            if reason is None:
+                rejected.append((path, str(err).removeprefix(f"{path}: ")))
+                continue
+            n = info.frames_at(self.sample_rate)
+            if scan.nonfinite_at is not None:
+                reason = f"non-finite samples (NaN or Inf; first at {scan.nonfinite_at / info.sample_rate:.3f} s)"
+            elif n < self.segment:
+                reason = f"shorter than one segment ({n / self.sample_rate:.2f} s < {seconds:.2f} s)"
+            elif scan.peak < self.min_peak:
+                reason = f"silent (peak below {self.silence_db:g} dBFS)"
+                silent.append(path)
+            else:
                 usable.append(info)
-                ranges.append((start, stop))
                 continue
             rejected.append((path, reason))
+        for path, reason in rejected:
             if path not in silent:
-                warnings.warn(f"AudioFolder: skipped {path}: {reason}", stacklevel=3)
+                _warn_once(f"AudioFolder: skipped {path}: {reason}", stacklevel=3)
         if silent:
-            names = ", ".join(p.name for p in silent[:5]) + (", …" if len(silent) > 5 else "")
-            warnings.warn(
-                f"AudioFolder {self._where()}: skipped {len(silent)} of {_plural(len(paths), 'file')} of split "
-                f"{self.split!r} as silent{part} (peak below {self.silence_db:g} dBFS, silence_db): {names}",
+            _warn_once(
+                f"AudioFolder {self._where()}: skipped {len(silent)} of {_plural(len(pool), 'file')} as silent "
+                f"(peak below {self.silence_db:g} dBFS, source.silence_db): {_names(silent)}",
                 stacklevel=3,
             )
-        return usable, ranges, rejected
+        return usable, rejected
 
-    def _rejection_summary(self, n_candidates: int) -> str:
-        """"3 files: 2 silent (peak below −60 dBFS), 1 unreadable or empty, …" of `rejected`."""
+    def _split_by_time(
+        self, usable: list[AudioInfo], n_pool: int, fractions: Sequence[float], index: int
+    ) -> tuple[list[AudioInfo], list[tuple[int, int]]]:
+        """The time split (class docstring): (files, sample ranges) of this split; DataError if any
+        split of positive fraction is left without a file."""
+        names = ("train", "valid", "test")[: len(fractions)]
+        windows = time_windows(fractions)
+        rule = ", ".join(
+            f"{name} {round(100 * a)}–{round(100 * b)} %" for name, (a, b), f in zip(names, windows, fractions) if f > 0
+        )
+        _warn_once(
+            f"AudioFolder {self._where()}: {len(usable)} usable of {_plural(n_pool, 'file')} cannot be dealt into "
+            f"{'/'.join(names)} (split_fractions={self.split_fractions}; {min_files_for_split(fractions)} files "
+            f"needed); splitting each file by time instead: {rule} of its duration",
+            stacklevel=3,
+        )
+        plans = {}  # split → (usable ranges, files too short in the window, files silent in it)
+        for k, (window, f) in enumerate(zip(windows, fractions)):
+            if f <= 0:
+                continue
+            kept, short, silent = [], [], []
+            for info in usable:
+                start, stop = _window(info.frames_at(self.sample_rate), window)
+                native = (start * info.sample_rate // self.sample_rate, -(-stop * info.sample_rate // self.sample_rate))
+                if stop - start < self.segment:
+                    short.append(info.path)
+                elif scan_audio(info).window_peak(info.path, *native) < self.min_peak:
+                    silent.append(info.path)
+                else:
+                    kept.append((info, (start, stop)))
+            plans[k] = (kept, short, silent)
+        failing = [k for k, (kept, _, _) in plans.items() if not kept]
+        if failing:
+            raise self._time_split_error(usable, n_pool, fractions, [names[k] for k in failing], [plans[k] for k in failing])
+        kept, short, silent = plans[index]
+        (a, b), name = windows[index], names[index]
+        for paths, why in ((short, "shorter than one segment"), (silent, f"silent (peak below {self.silence_db:g} dBFS)")):
+            self.rejected += [(p, f"{why} in the {round(100 * a)}–{round(100 * b)} % time window of split {name!r}") for p in paths]
+        if short or silent:
+            parts = [f"{len(p)} {why} ({_names(p)})" for p, why in ((silent, "silent"), (short, "shorter than one segment")) if p]
+            _warn_once(
+                f"AudioFolder {self._where()}: split {name!r} uses {len(kept)} of {_plural(len(usable), 'usable file')}; "
+                f"skipped in its {round(100 * a)}–{round(100 * b)} % time window: {', '.join(parts)}",
+                stacklevel=3,
+            )
+        return [info for info, _ in kept], [r for _, r in kept]
+
+    def _time_split_error(self, usable, n_pool, fractions, failing, plans) -> DataError:
+        """The DataError of a time split that leaves the splits `failing` (names) without a file;
+        `plans` are their (kept, too short, silent) lists."""
+        seg = self.segment / self.sample_rate
+        windows = dict(zip(SPLITS, time_windows(fractions)))
+        where = ", ".join(f"{n} {round(100 * windows[n][0])}–{round(100 * windows[n][1])} %" for n in failing)
+        silent = sorted({p for _, _, paths in plans for p in paths})
+        if silent:
+            others = len(silent) < len(usable)
+            return DataError(
+                f"AudioFolder: {self._where()} split by time ({where} of each file): no usable file for "
+                f"{'/'.join(failing)}, the window is silent (peak below {self.silence_db:g} dBFS) in "
+                f"{_names(silent)}{' and shorter than one segment in the others' if others else ''}. Trim the "
+                f"silence at the ends of the recordings, add recordings, or use ≥ {min_files_for_split(fractions)} "
+                f"usable files"
+            )
+        # every usable file's window of each failing split is shorter than one segment
+
+        def room(name: str) -> int:  # the longest window of split `name`, in samples
+            return max(
+                stop - start
+                for start, stop in (_window(i.frames_at(self.sample_rate), windows[name]) for i in usable)
+            )
+
+        longest = max(info.frames_at(self.sample_rate) for info in usable)
+        share = min(windows[n][1] - windows[n][0] for n in failing)
+        return DataError(
+            f"AudioFolder: {self._where()} has too little audio for segment={seg:g} s with split_fractions="
+            f"{self.split_fractions}: {len(usable)} usable of {_plural(n_pool, 'file')} (longest "
+            f"{longest / self.sample_rate:.2f} s) are too few to deal by file, and split by time ({where}) "
+            f"the {'/'.join(failing)} share ({share:.0%}) of a file must hold one segment, so a file needs "
+            f"≥ {seg / share:.2f} s. Use a shorter segment= (≤ {min(map(room, failing)) / self.sample_rate:.3g} s "
+            f"here), longer recordings, or ≥ {min_files_for_split(fractions)} usable files of ≥ {seg:g} s"
+        )
+
+    def _rejection_summary(self, n_files: int) -> str:
+        """"10 files, 10 rejected: 9 silent, 1 unreadable or empty (…); what to do" of `rejected`."""
         kinds = {"silent": 0, "unreadable or empty": 0, "non-finite (NaN/Inf)": 0, "too short": 0}
         for _, reason in self.rejected:
             if reason.startswith("silent"):
@@ -572,18 +631,22 @@ class AudioFolder(CropSource):
                 kinds["too short"] += 1
             else:
                 kinds["unreadable or empty"] += 1
-        counts = ", ".join(f"{v} {k}" for k, v in kinds.items())
-        return (
-            f"{_plural(n_candidates, 'file')}, {len(self.rejected)} rejected: {counts} "
-            f"(silent: peak below {self.silence_db:g} dBFS; segment {self.segment / self.sample_rate:g} s)"
-        )
+        counts = ", ".join(f"{v} {k}" for k, v in kinds.items() if v)
+        todo = []
+        if kinds["silent"]:
+            todo.append(f"lower source.silence_db (now {self.silence_db:g} dBFS) if the files are only quiet")
+        if kinds["too short"]:
+            todo.append(f"use a shorter segment= (now {self.segment / self.sample_rate:g} s)")
+        if kinds["unreadable or empty"] or kinds["non-finite (NaN/Inf)"]:
+            todo.append("fix or replace the files named in the warnings")
+        return f"{_plural(n_files, 'file')}, {len(self.rejected)} rejected: {counts}; {', or '.join(todo)}"
 
-    def _warn_resampling(self) -> None:
-        other = sorted({i.sample_rate for i in self.infos if i.sample_rate != self.sample_rate})
+    def _warn_resampling(self, usable: list[AudioInfo]) -> None:
+        other = sorted({i.sample_rate for i in usable if i.sample_rate != self.sample_rate})
         if other:
-            count = sum(i.sample_rate != self.sample_rate for i in self.infos)
-            warnings.warn(
-                f"AudioFolder {self.root}: {count} of {len(self.infos)} files are at "
+            count = sum(i.sample_rate != self.sample_rate for i in usable)
+            _warn_once(
+                f"AudioFolder {self._where()}: {count} of {_plural(len(usable), 'usable file')} are at "
                 f"{', '.join(map(str, other))} Hz; they are resampled to {self.sample_rate} Hz when read",
                 stacklevel=3,
             )

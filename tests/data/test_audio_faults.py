@@ -102,7 +102,7 @@ def test_an_all_silent_folder_fails_in_training_splits_before_any_step(tmp_path)
     """What made an all-silent folder "succeed" with loss 0: valid/test crops were all zeros."""
     for i in range(10):
         write(tmp_path / f"{i}.wav", np.zeros(SR, np.float32))
-    with pytest.warns(UserWarning), pytest.raises(DataError, match="no usable audio for split 'train'"):
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=f"no usable audio in {tmp_path}: 10 files"):
         splits(tmp_path)
 
 
@@ -174,7 +174,7 @@ def test_too_little_audio_says_how_much_is_needed_and_what_to_change(tmp_path):
         AudioFolder(tmp_path, SR, 0.25, split="train")
     message = str(caught.value)
     assert "\n" not in message and str(tmp_path) in message
-    assert "≥ 2.50 s" in message and "segment=" in message and "≤ 0.1 s" in message and "8 files" in message
+    assert "≥ 2.50 s" in message and "segment=" in message and "≤ 0.1 s" in message and "8 usable files" in message
 
 
 def test_time_windows_rule():
@@ -193,3 +193,54 @@ def test_missing_folder_is_a_data_error_found_through_hydra(tmp_path):
     found = find_data_error(caught.value)
     assert isinstance(found, DataError) and "nowhere" in str(found)
     assert find_data_error(RuntimeError("other")) is None
+
+
+# --- bad files do not empty a split: the usable files are dealt ---------------------------------
+
+
+def test_a_split_dealt_only_bad_files_still_gets_usable_ones(tmp_path):
+    """10 files dealt 8/1/1: the one file valid would get holds NaN. Dealing by name left valid
+    with nothing usable ("no usable audio for split 'valid'") although 9 good files remain."""
+    from ddspfx.data.audio import split_paths
+
+    paths = [tmp_path / f"{i}.wav" for i in range(10)]
+    (lonely,) = split_paths(paths, (0.8, 0.1, 0.1), 0)[1]
+    for i, path in enumerate(paths):
+        data = noise(0.5, seed=i)
+        if path == lonely:
+            data[100] = np.nan
+        write(path, data)
+    (train, valid, test), messages = record(lambda: splits(tmp_path))
+    assert [len(s.files) for s in (train, valid, test)] == [7, 1, 1] and not train.time_split
+    assert lonely not in train.files + valid.files + test.files
+    assert len(set().union(train.files, valid.files, test.files)) == 9
+    assert len([m for m in messages if lonely.name in m and "non-finite" in m]) == 1
+
+
+def test_silent_files_that_leave_too_few_usable_files_switch_to_the_time_split(tmp_path):
+    for i in range(9):  # 3 loud, 6 silent: valid or test would get only silent files
+        write(tmp_path / f"{i}.wav", noise(3.0, seed=i) if i % 3 == 0 else np.zeros(3 * SR, np.float32))
+    (train, valid, test), messages = record(lambda: splits(tmp_path))
+    assert all(s.time_split and [p.name for p in s.files] == ["0.wav", "3.wav", "6.wav"] for s in (train, valid, test))
+    silent = [m for m in messages if "as silent" in m]
+    assert len(silent) == 1 and "skipped 6 of 9 files" in silent[0]
+    assert len([m for m in messages if "by time" in m]) == 1
+
+
+def test_an_all_silent_folder_error_counts_the_whole_folder(tmp_path):
+    for i in range(10):
+        write(tmp_path / f"{i}.wav", np.zeros(SR, np.float32))
+    with pytest.warns(UserWarning), pytest.raises(DataError) as caught:
+        AudioFolder(tmp_path, SR, 0.25, split="test")
+    message = str(caught.value)
+    assert f"no usable audio in {tmp_path}: 10 files, 10 rejected: 10 silent" in message
+    assert "silence_db" in message and "\n" not in message
+
+
+def test_a_silent_time_window_is_an_error_naming_the_split(tmp_path):
+    """One recording whose last 20 % is silence: valid and test would be silent crops only."""
+    write(tmp_path / "take.wav", np.concatenate([noise(8.0), np.zeros(2 * SR, np.float32)]))
+    with pytest.warns(UserWarning, match="by time"), pytest.raises(DataError) as caught:
+        AudioFolder(tmp_path, SR, 0.25, split="train")
+    message = str(caught.value)
+    assert "valid/test" in message and "silent" in message and "take.wav" in message and "\n" not in message
