@@ -21,6 +21,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from ddspfx.core.console import plain_warnings
 from ddspfx.core.checkpoint import CheckpointError
 from ddspfx.eval.runner import NotARunError, evaluate_run, format_table
 
@@ -75,4 +76,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    plain_warnings()  # one line each, each message once
     main()

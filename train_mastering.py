@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from ddspfx.core.console import plain_warnings
 from ddspfx.train.launch import preflight, run_training
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -21,5 +22,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    plain_warnings()  # one line each, each message once
     preflight(CONF_DIR, "mastering")  # config and resume checks, before Hydra writes the run folder
     main()

@@ -19,7 +19,8 @@ FAKE_PY = """#!/usr/bin/env bash
 echo "$*" >> "$FAKE_LOG"
 if [[ "$1" == *train_* ]]; then
   if [[ -n "${FAKE_STATUS:-}" ]]; then exit "$FAKE_STATUS"; fi
-  trap 'kill $! 2>/dev/null; exit 130' INT   # as train_*.py: save, then exit 130
+  trap 'kill $! 2>/dev/null; exit 130' INT    # as train_*.py: save, then exit 130
+  trap 'kill $! 2>/dev/null; exit 143' TERM   # (the sweep passes a signal on as SIGTERM)
   touch "$FAKE_LOG.started"
   sleep 30 & wait
 fi
@@ -67,10 +68,6 @@ def test_ctrl_c_stops_the_whole_sweep(fake):
 
 
 def test_sigterm_to_the_sweep_stops_the_run_in_progress_at_once(tmp_path):
-    import os
-    import signal
-    import time
-
     fake = tmp_path / "fakepy"
     marker = tmp_path / "got_term"
     fake.write_text(f"#!/usr/bin/env bash\ntrap 'kill $! 2>/dev/null; touch {marker}; exit 143' TERM\nsleep 30 & wait\n")
