@@ -2,17 +2,19 @@
 
 import warnings
 
-from ddspfx.core.console import plain_warnings
+from ddspfx.core.console import format_plain, plain_warnings
 
 
-def test_a_repeated_warning_prints_once_on_one_line(capsys):
+def test_a_repeated_warning_is_shown_once_as_one_plain_line():
     saved = warnings.formatwarning
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as record:
             plain_warnings()
             for _ in range(2):
                 warnings.warn("ParametricEQ: range of 'f0' narrowed", UserWarning)
             warnings.warn("another message", RuntimeWarning)
+            shown = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in record]
     finally:
         warnings.formatwarning = saved
-    assert capsys.readouterr().err == "warning: ParametricEQ: range of 'f0' narrowed\nwarning: another message\n"
+    assert shown == ["warning: ParametricEQ: range of 'f0' narrowed\n", "warning: another message\n"]
+    assert format_plain("x", UserWarning, "file.py", 3, "source line") == "warning: x\n"
