@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.dynamics import peak_normalize
@@ -51,9 +54,12 @@ class MusicEffectsEncoder(nn.Module):
         channels: explicit output channels of the 12 blocks (overrides `width`).
         normalize: peak-normalize each example first (`peak_normalize`, the reference's max_norm).
 
+    Inputs shorter than `min_samples` (54,489 samples ≈ 1.24 s at 44.1 kHz, 3.4 s at 16 kHz: the
+    shortest input that leaves one frame after the valid convolutions) are zero-padded at the end to
+    that length, with one warning (the papers' 10-s crops never are).
+
     Raises:
-        ValueError: on bad audio shapes or audio shorter than `min_samples` (54,489 samples ≈ 1.24 s
-            at 44.1 kHz), the shortest input that leaves at least one frame after the valid convolutions.
+        ValueError: on bad audio shapes.
     """
 
     def __init__(self, width: float = 1.0, channels: Sequence[int] | None = None, normalize: bool = True):
@@ -73,7 +79,13 @@ class MusicEffectsEncoder(nn.Module):
         kaiming_init(self)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        check_audio(audio, "MusicEffectsEncoder", self.min_samples)
+        check_audio(audio, "MusicEffectsEncoder")
         if self.normalize:
             audio = peak_normalize(audio)
+        if audio.shape[-1] < self.min_samples:
+            warnings.warn(
+                f"MusicEffectsEncoder: {audio.shape[-1]}-sample inputs are zero-padded to {self.min_samples} "
+                f"(its shortest input); use longer crops (segment=) to avoid it", UserWarning, stacklevel=2,
+            )
+            audio = F.pad(audio, (0, self.min_samples - audio.shape[-1]))
         return self.blocks(audio.unsqueeze(1)).mean(dim=-1)

@@ -46,7 +46,14 @@ def test_gradients_finite_on_silence():
 def test_bad_input():
     encoder = MusicEffectsEncoder(**TINY)
     assert encoder.min_samples == 54_489
-    with pytest.raises(ValueError, match="needs at least 54489"):
-        encoder(torch.zeros(2, 54_488))
     with pytest.raises(ValueError, match="batch, samples"):
         encoder(torch.zeros(2, 1, 56000))
+
+
+def test_short_inputs_are_zero_padded_to_the_shortest_input_with_a_warning():
+    encoder = MusicEffectsEncoder(**TINY).eval()
+    short = torch.randn(2, 32_000)  # a 2-s crop at 16 kHz
+    with pytest.warns(UserWarning, match="zero-padded to 54489"):
+        out = encoder(short)
+    padded = torch.nn.functional.pad(short, (0, 54_489 - 32_000))
+    torch.testing.assert_close(out, encoder(padded))
