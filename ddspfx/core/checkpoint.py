@@ -55,7 +55,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ddspfx.core.errors import CheckpointWriteError
+from ddspfx.core.errors import CheckpointWriteError, find_error
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT_VERSION = 1
@@ -102,13 +102,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 def _os_error(error: BaseException) -> OSError | None:
     """The OSError behind `error` (itself, or what it was raised from or during), if any: torch's
     zip writer reports a failed write as RuntimeError("unexpected pos …") raised during it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, OSError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
+    return find_error(error, OSError)
 
 
 def _write_error(path: Path, error: OSError) -> CheckpointWriteError:

@@ -7,37 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-# Stop the sweep on the first failed or interrupted run and say which (exit status kept):
-# 130 = Ctrl-C (SIGINT), 143 = SIGTERM (last.pt saved: resume with trainer.resume=true
-# hydra.run.dir=<run folder>), 1 = training stopped or failed, 2 = a config error.
-current=""
-child=""
-on_signal() {  # Ctrl-C or SIGTERM to the sweep: stop the run in progress (it saves last.pt), then the sweep
-  if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
-  echo "sweep interrupted${current:+ during $current}: later models are not run" >&2
-  exit "$1"
-}
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
-step() {  # step <what> <command...>
-  local what=$1 status=0 why
-  shift
-  current=$what
-  "$@" &  # in the background, so that a signal to the sweep is handled at once and passed on
-  child=$!
-  wait "$child" || status=$?
-  child=""
-  if (( status != 0 )); then
-    case $status in
-      130) why="was interrupted (SIGINT, Ctrl-C)" ;;
-      143) why="was terminated (SIGTERM)" ;;
-      *) why="failed" ;;
-    esac
-    echo "sweep stopped: $what $why with exit status $status; later models are not run" >&2
-    exit "$status"
-  fi
-  current=""
-}
+source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
 quick=()
 results_all=()  # quick runs are not comparable: results.py shows them only with --all
 if [[ "${1:-}" == "--quick" ]]; then
