@@ -16,23 +16,18 @@ def run(*args, cwd):
 
 
 @pytest.mark.slow
-def test_evaluate_reports_cartridge_faults_in_one_line_and_scores_the_demo_bank(tmp_path, tiny_overrides):
+def test_evaluate_reports_cartridge_faults_in_one_line(tmp_path, tiny_overrides):
     out = tmp_path / "run"
     trained = run(str(ROOT / "train_fm.py"), *tiny_overrides("fm", f"hydra.run.dir={out}"), cwd=ROOT)
     assert trained.returncode == 0, trained.stderr[-2000:]
     write_cartridge(tmp_path / "rom.syx", [init_voice()])  # no playable voice (algorithm 1)
-    (tmp_path / "bad.syx").write_bytes(b"\xf0\x43\x00\x09\x20\x00\xf7")
     for bank, expected in (
         ("rom.syx", "no playable voice in 1 cartridge(s) (32 voices rejected: algorithm 32)"),
-        ("bad.syx", "bad.syx: expected 4104 bytes"),
         ("missing.syx", "missing.syx: unreadable cartridge"),
     ):
         done = run(str(ROOT / "evaluate.py"), f"run={out}", f"+data.presets=[{tmp_path / bank}]", "progress=false", cwd=ROOT)
         lines = [line for line in done.stderr.splitlines() if line.startswith("evaluate.py:")]
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert len(lines) == 1 and expected in lines[0]
-    made = run(str(ROOT / "scripts" / "make_demo_cartridge.py"), str(tmp_path / "banks" / "demo.syx"), cwd=ROOT)
-    assert made.returncode == 0
-    done = run(str(ROOT / "evaluate.py"), f"run={out}", f"+data.presets=[{tmp_path / 'banks' / 'demo.syx'}]", "progress=false", cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "kept 32 of 32 voices" in done.stderr and "presets" in done.stdout
+    # the demo bank is scored end to end by tests/test_readme.py (the README's DX7 example);
+    # malformed cartridges are unit-tested in tests/data/test_presets_faults.py
