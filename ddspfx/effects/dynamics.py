@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import torch
 
 from ddspfx.dsp.dynamics import amplitude_to_db, db_to_amplitude, gain_reduction, soft_clip_curve
-from ddspfx.dsp.recursive import compress, time_constant_to_alpha
+from ddspfx.dsp.recursive import BACKENDS, compress, time_constant_to_alpha
 from ddspfx.effects.base import Effect, per_example_columns, with_ranges
 from ddspfx.params import ParamSpec
 
@@ -44,11 +44,18 @@ class CompressorBase(Effect):
 
     default_params: tuple[ParamSpec, ...] = ()
 
-    def __init__(self, sample_rate: float = 44100, ranges: Mapping[str, Sequence[float]] | None = None):
+    def __init__(
+        self,
+        sample_rate: float = 44100,
+        ranges: Mapping[str, Sequence[float]] | None = None,
+        backend: str = "auto",
+    ):
         super().__init__()
         if not sample_rate > 0:
             raise ValueError(f"{type(self).__name__}: sample_rate must be positive, got {sample_rate}")
-        self.sample_rate = sample_rate
+        if backend not in BACKENDS:
+            raise ValueError(f"{type(self).__name__}: backend must be one of {list(BACKENDS)}, got {backend!r}")
+        self.sample_rate, self.backend = sample_rate, backend
         self.params = with_ranges(self.default_params, ranges, type(self).__name__)
         _check_ranges(self.params, type(self).__name__)
 
@@ -97,13 +104,16 @@ class Compressor(CompressorBase):
     x_L rises above y_L, release otherwise; α = exp(−1/(τ·1e-3·fs)); as in the reference,
     y_L[0] = 0 dB and the smoother updates from the second sample on), and
     output x · 10^((makeup − y_L)/20). All of it runs in one compiled CPU kernel with an analytic
-    backward pass (`ddspfx.dsp.recursive.compress`; CUDA audio makes a round trip to the CPU).
+    backward pass (`ddspfx.dsp.recursive.compress`), or for audio on another device (CUDA) in torch
+    operations on that device with the same backward (the `backend="scan"` path).
 
     Audio `(batch, samples)` → `(batch, samples)`; the input is not modified.
 
     Args:
         sample_rate: Hz.
         ranges: `{name: [min, max]}` overrides in physical units.
+        backend: "auto" (the CPU kernel for CPU audio, the scan on other devices), "numba" (the CPU
+            kernel always: CUDA audio makes a round trip) or "scan" (`ddspfx.dsp.recursive`).
     """
 
     default_params = (
@@ -136,6 +146,7 @@ class Compressor(CompressorBase):
             time_constant_to_alpha(release_ms, self.sample_rate),
             floor=LEVEL_FLOOR,
             start="reference",
+            backend=self.backend,
         )
 
 class SimpleCompressor(CompressorBase):
@@ -156,6 +167,7 @@ class SimpleCompressor(CompressorBase):
     Args:
         sample_rate: Hz.
         ranges: `{name: [min, max]}` overrides in physical units.
+        backend: "auto", "numba" or "scan", as in `Compressor`.
     """
 
     default_params = (
@@ -184,7 +196,10 @@ class SimpleCompressor(CompressorBase):
         # (`one_pole`), and the fused kernel skips the elementwise passes of the composed version.
         # The reference smoothed with an LTI filter from rest, which updates at the first sample.
         alpha = time_constant_to_alpha(time_ms, self.sample_rate)
-        return compress(audio, threshold_db, ratio, knee_db, makeup_db, alpha, alpha, floor=LEVEL_FLOOR, start="first")
+        return compress(
+            audio, threshold_db, ratio, knee_db, makeup_db, alpha, alpha, floor=LEVEL_FLOOR, start="first",
+            backend=self.backend,
+        )
 
 
 SOFT_CLIPPER_PRESETS: dict[str, tuple[ParamSpec, ...]] = {

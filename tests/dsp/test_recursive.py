@@ -1,4 +1,8 @@
-"""ddspfx.dsp.recursive against scipy's lfilter, plain numpy loops and autograd of composed torch code."""
+"""ddspfx.dsp.recursive against scipy's lfilter, plain numpy loops and autograd of composed torch code.
+
+The tests parametrized over `backend` run both implementations: the compiled CPU kernels ("numba")
+and the torch scan that CUDA tensors take ("scan", here on CPU tensors through the same code).
+"""
 
 import math
 import multiprocessing
@@ -15,9 +19,12 @@ from ddspfx.dsp.recursive import (
     alpha_to_time_constant,
     attack_release,
     compress,
+    linear_recurrence,
     one_pole,
     time_constant_to_alpha,
 )
+
+BACKENDS = ["numba", "scan"]
 
 
 def numpy_one_pole(x, alpha, initial):
@@ -67,56 +74,63 @@ def test_one_pole_float32_keeps_dtype():
     np.testing.assert_allclose(y.numpy(), ref, atol=1e-5)
 
 
-def test_time_varying_one_pole_and_attack_release_match_loops():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_time_varying_one_pole_and_attack_release_match_loops(backend):
     x = double(3, 300, grad=False, seed=1)
     alpha = double(3, 300, low=0.0, high=0.99, grad=False, seed=2)
     initial = torch.tensor([0.5, 0.0, -0.2], dtype=torch.float64)
     expected = numpy_one_pole(x.numpy(), alpha.numpy(), initial.numpy())
-    np.testing.assert_allclose(one_pole(x, alpha, initial).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(one_pole(x, alpha, initial, backend=backend).numpy(), expected, atol=1e-12)
 
+    # the last row's attack pole is slower than its release pole
     attack, release = np.array([0.1, 0.5, 0.9]), np.array([0.99, 0.9, 0.3])
     expected = numpy_attack_release(x.numpy(), attack, release, initial.numpy())
-    ours = attack_release(x, torch.from_numpy(attack), torch.from_numpy(release), initial)
+    ours = attack_release(x, torch.from_numpy(attack), torch.from_numpy(release), initial, backend=backend)
     np.testing.assert_allclose(ours.numpy(), expected, atol=1e-12)
 
 
-def test_gradcheck_one_pole_constant_and_time_varying():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_one_pole_constant_and_time_varying(backend):
     x = double(2, 40, seed=3)
     initial = double(2, seed=4)
     alpha = double(2, low=0.1, high=0.95, seed=5)
-    assert torch.autograd.gradcheck(one_pole, (x, alpha, initial))
+    smoother = lambda *a: one_pole(*a, backend=backend)
+    assert torch.autograd.gradcheck(smoother, (x, alpha, initial))
     alpha_tv = double(2, 40, low=0.0, high=0.95, seed=6)
-    assert torch.autograd.gradcheck(one_pole, (x, alpha_tv, initial))
+    assert torch.autograd.gradcheck(smoother, (x, alpha_tv, initial))
 
 
-def test_gradcheck_attack_release():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_attack_release(backend):
     x = double(3, 60, low=0.0, high=10.0, seed=7)
     attack = double(3, low=0.1, high=0.6, seed=8)
     release = double(3, low=0.7, high=0.95, seed=9)
     initial = double(3, low=0.0, high=5.0, seed=10)
-    y = attack_release(x, attack, release, initial)
-    assert torch.autograd.gradcheck(attack_release, (x, attack, release, initial))
+    smoother = lambda *a: attack_release(*a, backend=backend)
+    y = smoother(x, attack, release, initial)
+    assert torch.autograd.gradcheck(smoother, (x, attack, release, initial))
     # both branches were taken, so both coefficients were checked
     assert (x[:, 1:] > y[:, :-1]).any() and (x[:, 1:] < y[:, :-1]).any()
 
 
-def test_broadcast_inputs_get_summed_gradients():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_broadcast_inputs_get_summed_gradients(backend):
     x = double(3, 50, seed=11)
     weights = double(3, 50, grad=False, seed=12)
     shared = torch.tensor([0.8], dtype=torch.float64, requires_grad=True)
-    (one_pole(x, shared) * weights).sum().backward()
+    (one_pole(x, shared, backend=backend) * weights).sum().backward()
     per_row = torch.full((3,), 0.8, dtype=torch.float64, requires_grad=True)
-    (one_pole(x, per_row) * weights).sum().backward()
+    (one_pole(x, per_row, backend=backend) * weights).sum().backward()
     torch.testing.assert_close(shared.grad, per_row.grad.sum(0, keepdim=True))
 
     shared_tv = torch.full((1, 50), 0.8, dtype=torch.float64, requires_grad=True)
-    (one_pole(x, shared_tv) * weights).sum().backward()
+    (one_pole(x, shared_tv, backend=backend) * weights).sum().backward()
     torch.testing.assert_close(shared_tv.grad.sum(), per_row.grad.sum())
 
     attack = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
-    (attack_release(x.abs(), attack, 0.9) * weights).sum().backward()
+    (attack_release(x.abs(), attack, 0.9, backend=backend) * weights).sum().backward()
     attack_rows = torch.full((3,), 0.3, dtype=torch.float64, requires_grad=True)
-    (attack_release(x.abs(), attack_rows, 0.9) * weights).sum().backward()
+    (attack_release(x.abs(), attack_rows, 0.9, backend=backend) * weights).sum().backward()
     torch.testing.assert_close(attack.grad, attack_rows.grad.sum())
 
 
@@ -132,12 +146,14 @@ def test_rows_split_over_threads_match(monkeypatch):
     np.testing.assert_allclose(ours[:, :2000].numpy(), ref, atol=1e-5)
 
 
-def test_no_graph_without_gradients():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_graph_without_gradients(backend):
     x = double(2, 10, grad=False)
-    assert one_pole(x, 0.5).grad_fn is None
-    assert attack_release(x, 0.1, 0.9).grad_fn is None
+    assert one_pole(x, 0.5, backend=backend).grad_fn is None
+    assert attack_release(x, 0.1, 0.9, backend=backend).grad_fn is None
+    assert compress(x, -10.0, 2.0, 0.0, 0.0, 0.1, 0.9, backend=backend).grad_fn is None
     with torch.no_grad():
-        assert one_pole(x.clone().requires_grad_(), 0.5).grad_fn is None
+        assert one_pole(x.clone().requires_grad_(), 0.5, backend=backend).grad_fn is None
 
 
 @pytest.mark.parametrize(
@@ -152,6 +168,8 @@ def test_no_graph_without_gradients():
         (lambda x: attack_release(x, 0.1, torch.ones(2)), "alpha_release"),
         (lambda x: compress(x, -10.0, 0.5, 0.0, 0.0, 0.1, 0.9), "ratio"),
         (lambda x: compress(x, -10.0, 2.0, -1.0, 0.0, 0.1, 0.9), "knee_db"),
+        (lambda x: one_pole(x, 0.5, backend="cuda"), "one_pole: backend"),
+        (lambda x: compress(x, -10.0, 2.0, 0.0, 0.0, 0.1, 0.9, backend="torch"), "compress: backend"),
     ],
 )
 def test_bad_input_names_the_parameter(call, match):
@@ -216,27 +234,29 @@ def numpy_reference_compressor(x, threshold, ratio, knee, makeup, attack, releas
     return x * 10 ** ((makeup - smoothed) / 20)
 
 
-def test_compress_starts_like_the_reference():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compress_starts_like_the_reference(backend):
     inputs = [t.detach() for t in compressor_inputs()]
     inputs[0][:, 0] = 0.9  # loud from the first sample: the start shows
-    ours = compress(*inputs)
+    ours = compress(*inputs, backend=backend)
     for b in range(2):
         expected = numpy_reference_compressor(*(t[b].numpy() if t.dim() == 2 else t[b].item() for t in inputs))
         np.testing.assert_allclose(ours[b].numpy(), expected, rtol=1e-12, atol=1e-14)
     # the first output sample carries the make-up gain only
     torch.testing.assert_close(ours[:, 0], inputs[0][:, 0] * 10 ** (inputs[4] / 20))  # inputs[4]: makeup (dB)
-    first = compress(*inputs, start="first")
+    first = compress(*inputs, start="first", backend=backend)
     assert not torch.allclose(first[:, :3], ours[:, :3])
     torch.testing.assert_close(first, composed_compressor(*inputs, start="first"), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="compress: start"):
         compress(*inputs, start="second")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("start", ["reference", "first"])
-def test_compress_equals_composition_values_and_gradients(start):
+def test_compress_equals_composition_values_and_gradients(start, backend):
     inputs = compressor_inputs()
     weights = torch.randn(2, 120, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ours = compress(*inputs, start=start)
+    ours = compress(*inputs, start=start, backend=backend)
     composed = composed_compressor(*inputs, start=start)
     torch.testing.assert_close(ours, composed, rtol=1e-12, atol=1e-12)
     grads = torch.autograd.grad((ours * weights).sum(), inputs)
@@ -245,23 +265,113 @@ def test_compress_equals_composition_values_and_gradients(start):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("start", ["reference", "first"])
-def test_gradcheck_compress(start):
+def test_gradcheck_compress(start, backend):
     # a knee of 0 dB is the edge of the valid range: finite differences would step below it
     inputs = compressor_inputs(seed=2, samples=100, knee=(6.0, 1.5))
     with torch.no_grad():
         inputs[0][:, 0] = 0.9  # a loud first sample, so that the start matters
-    assert torch.autograd.gradcheck(lambda *a: compress(*a, start=start), tuple(inputs))
+    assert torch.autograd.gradcheck(lambda *a: compress(*a, start=start, backend=backend), tuple(inputs))
+
+
+# -- the scan path (what CUDA tensors take), run here on CPU tensors ---------------------------
+
+
+@pytest.mark.parametrize("samples", [1, 5, 128, 129, 300, 128 * 128 + 7])
+def test_linear_recurrence_matches_a_loop_across_block_boundaries(samples):
+    # lengths below, at and above one block (128) and above one block of blocks (two levels of recursion)
+    a = double(2, samples, low=0.0, high=1.0, grad=False, seed=20)
+    b = double(2, samples, grad=False, seed=21)
+    initial = torch.tensor([0.7, -3.0], dtype=torch.float64)
+    y = linear_recurrence(a, b, initial)
+    expected = np.empty((2, samples))
+    for row in range(2):
+        state = initial[row].item()
+        for n in range(samples):
+            state = a[row, n].item() * state + b[row, n].item()
+            expected[row, n] = state
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert linear_recurrence(a, b).shape == a.shape and linear_recurrence(a[:, :0], b[:, :0]).shape == (2, 0)
+
+
+def music_like(batch, samples, fs, seed=0, dtype=torch.float32):
+    """Tones under gated envelopes plus noise: gain reductions that cross their smoothed values often."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(samples, dtype=torch.float64) / fs
+    freqs = 80 + 400 * torch.rand(batch, 3, 1, generator=g, dtype=torch.float64)
+    phases = 6 * torch.rand(batch, 3, 1, generator=g, dtype=torch.float64)
+    rates = 0.5 + 3 * torch.rand(batch, 1, generator=g, dtype=torch.float64)
+    gate = 0.3 + 0.7 * (torch.sin(2 * math.pi * rates * t) > 0)
+    tones = torch.sin(2 * math.pi * freqs * t + phases).mean(1)
+    return (gate * tones + 0.05 * torch.randn(batch, samples, generator=g, dtype=torch.float64)).to(dtype)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_scan_compressor_equals_the_kernel_on_audio(dtype, tolerance):
+    # 8 × 0.5 s at 44.1 kHz; attack 0.1–50 ms, release 10–1000 ms, both starts. Both backends work
+    # in float64 inside (the kernel's locals are float64), so float32 outputs agree to rounding.
+    fs = 44100
+    x = music_like(8, fs // 2, fs, dtype=dtype).requires_grad_()
+    attack_ms = torch.tensor([0.1, 1.0, 5.0, 50.0] * 2, dtype=dtype)
+    release_ms = torch.tensor([1000.0, 500.0, 100.0, 10.0] * 2, dtype=dtype)
+    params = [
+        torch.linspace(-30.0, -10.0, 8, dtype=dtype),  # threshold
+        torch.linspace(2.0, 10.0, 8, dtype=dtype),  # ratio
+        torch.tensor([0.0, 6.0] * 4, dtype=dtype),  # knee
+        torch.full((8,), 3.0, dtype=dtype),  # makeup
+        time_constant_to_alpha(attack_ms, fs),
+        time_constant_to_alpha(release_ms, fs),
+    ]
+    params = [p.requires_grad_() for p in params]
+    weights = torch.randn(8, fs // 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    for start in ["reference", "first"]:
+        kernel = compress(x, *params, start=start, backend="numba")
+        scan = compress(x, *params, start=start, backend="scan")
+        assert scan.dtype == dtype
+        torch.testing.assert_close(scan, kernel, rtol=tolerance, atol=tolerance)
+        inputs = [x, *params]
+        for ours, theirs in zip(torch.autograd.grad((scan * weights).sum(), inputs),
+                                torch.autograd.grad((kernel * weights).sum(), inputs)):
+            scale = theirs.abs().max()
+            torch.testing.assert_close(ours / scale, theirs / scale, rtol=0, atol=10 * tolerance)
+
+
+def test_scan_branches_settle_and_fall_back_to_the_kernel(monkeypatch):
+    fs = 16000
+    x = music_like(2, fs, fs, seed=3, dtype=torch.float64).abs() * 20  # a positive, dB-like input
+    kernel = attack_release(x, 0.5, 0.999, backend="numba")
+    passes = []
+    original = recursive.linear_recurrence
+    monkeypatch.setattr(recursive, "linear_recurrence", lambda *a: passes.append(1) or original(*a))
+    torch.testing.assert_close(attack_release(x, 0.5, 0.999, backend="scan"), kernel, rtol=1e-12, atol=1e-12)
+    assert 1 < len(passes) <= 20  # a few passes of policy iteration, not one per sample
+    monkeypatch.setattr(recursive, "MAX_POLICY_PASSES", 1)
+    with pytest.warns(RuntimeWarning, match="attack_release: the attack/release branches still changed after 1"):
+        torch.testing.assert_close(attack_release(x, 0.5, 0.999, backend="scan"), kernel, rtol=0, atol=0)
+
+
+def test_auto_backend_is_the_kernel_on_cpu(monkeypatch):
+    def fail(*args):
+        raise AssertionError("the scan ran on CPU tensors")
+
+    monkeypatch.setattr(recursive, "linear_recurrence", fail)
+    x = double(2, 50, low=0.0, high=1.0, grad=True)
+    (one_pole(x, 0.5) + attack_release(x, 0.1, 0.9) + compress(x, -10.0, 2.0, 0.0, 0.0, 0.1, 0.9)).sum().backward()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_round_trip():
+@pytest.mark.parametrize("backend", ["auto", "numba"])
+def test_cuda_results_stay_on_the_device(backend):
     inputs = [t.detach().cuda().requires_grad_() for t in compressor_inputs()]
-    out = compress(*inputs)
+    out = compress(*inputs, backend=backend)
     assert out.device.type == "cuda"
     out.square().sum().backward()
     assert all(t.grad is not None and t.grad.device.type == "cuda" for t in inputs)
     torch.testing.assert_close(out.cpu(), compress(*[t.detach().cpu() for t in inputs]))
+    x = inputs[0].detach().abs()
+    torch.testing.assert_close(attack_release(x, 0.3, 0.9, backend=backend).cpu(), attack_release(x.cpu(), 0.3, 0.9))
+    torch.testing.assert_close(one_pole(x, 0.9, backend=backend).cpu(), one_pole(x.cpu(), 0.9))
 
 
 def _compress_in_child(queue):

@@ -60,10 +60,11 @@ def test_simple_compressor_ratio_is_linear_like_the_reference():
     assert Compressor(16000).params[3].scale == "log"  # the DSP compressor's ratio stays log (reference B.3)
 
 
-def test_compressor_matches_per_sample_reference():
+@pytest.mark.parametrize("backend", ["numba", "scan"])  # the CPU kernel and the device (CUDA) path
+def test_compressor_matches_per_sample_reference(backend):
     fs = 8000
     x = burst(1500, loud=(0, 700)).repeat(3, 1) * torch.tensor([[1.0], [0.5], [2.0]], dtype=torch.float64)
-    comp = Compressor(fs)
+    comp = Compressor(fs, backend=backend)
     controls = torch.rand(3, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     controls[0, 4] = 0.0  # a hard knee
     out = comp(x, controls)
@@ -100,9 +101,10 @@ def test_makeup_gain_is_exact_below_threshold(effect):
     torch.testing.assert_close(out, x * 10 ** (7.0 / 20), rtol=1e-12, atol=1e-14)
 
 
-def test_gradcheck_compressor_all_six_controls():
+@pytest.mark.parametrize("backend", ["numba", "scan"])
+def test_gradcheck_compressor_all_six_controls(backend):
     fs = 2000  # attack ≈ 7 and 4 samples, release ≈ 96 and 60 samples: both phases within 200 samples
-    comp = Compressor(fs)
+    comp = Compressor(fs, backend=backend)
     x = torch.cat([burst(200, seed=1), burst(200, seed=2, loud=(60, 120))]).requires_grad_()
     controls = torch.tensor([[0.5, 0.3, 0.4, 0.5, 0.5, 0.3], [0.6, 0.15, 0.3, 0.8, 0.1, 0.7]], dtype=torch.float64)
     controls.requires_grad_()
@@ -138,14 +140,19 @@ def test_simple_compressor_time_constant_comes_from_its_own_control():
             assert abs(reached - (100 + time_ms * 1e-3 * fs - 1)) <= 2
 
 
-def test_gradcheck_simple_compressor_all_five_controls():
-    comp = SimpleCompressor(2000)
+@pytest.mark.parametrize("backend", ["numba", "scan"])
+def test_gradcheck_simple_compressor_all_five_controls(backend):
+    comp = SimpleCompressor(2000, backend=backend)
     x = torch.cat([burst(200, seed=5), burst(200, seed=6, loud=(80, 160))]).requires_grad_()
     controls = torch.tensor([[0.5, 0.4, 0.5, 0.5, 0.3], [0.6, 0.3, 0.8, 0.2, 0.7]], dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda c, a: comp(a, c), (controls.requires_grad_(), x))
 
 
-@pytest.mark.parametrize("effect", [Compressor(44100), SimpleCompressor(44100), SoftClipper(44100)])
+@pytest.mark.parametrize(
+    "effect",
+    [Compressor(44100), SimpleCompressor(44100), SoftClipper(44100),
+     Compressor(44100, backend="scan"), SimpleCompressor(44100, backend="scan")],
+)
 @pytest.mark.parametrize("kind", ["silence", "full scale"])
 def test_no_nan_on_silence_or_full_scale(effect, kind):
     g = torch.Generator().manual_seed(7)
@@ -218,3 +225,8 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="time_ms"):
         SimpleCompressor(44100, ranges={"time_ms": [0.0, 6.0]})
     assert Compressor(44100, ranges={"attack_ms": [5.0, 30.0]}).params[1].max == 30.0
+
+
+def test_compressors_name_a_bad_backend():
+    with pytest.raises(ValueError, match="SimpleCompressor: backend"):
+        SimpleCompressor(16000, backend="cuda")
