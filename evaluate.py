@@ -21,8 +21,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ddspfx.core.console import plain_warnings
 from ddspfx.core.checkpoint import CheckpointError
+from ddspfx.core.console import plain_warnings, stderr_is_terminal
+from ddspfx.core.errors import DataError, find_error
 from ddspfx.eval.runner import NotARunError, evaluate_run, format_table
 
 
@@ -30,13 +31,6 @@ def _container(node) -> dict:
     if node is None:
         return {}
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
@@ -51,15 +45,13 @@ def main(cfg: DictConfig) -> None:
             seed=cfg.get("seed", 0),
             data=_container(cfg.get("data")),
             overrides=_container(cfg.get("overrides")),
-            progress=cfg.get("progress", True) and _stderr_is_terminal(),  # no bars in piped logs
+            progress=cfg.get("progress", True) and stderr_is_terminal(),  # no bars in piped logs
         )
     except (NotARunError, CheckpointError) as error:
         print(f"evaluate.py: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # data faults (cartridges, audio folders), also when Hydra wraps them
-        from ddspfx.data.errors import find_data_error
-
-        data_error = find_data_error(error)
+        data_error = find_error(error, DataError)
         if data_error is None:
             raise
         print(f"evaluate.py: {data_error}", file=sys.stderr)

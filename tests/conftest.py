@@ -19,3 +19,19 @@ def tiny_overrides(task: str, *extra: str) -> list[str]:
 def tiny_overrides_fixture():
     """The `tiny_overrides(task, *extra)` function, as a fixture."""
     return tiny_overrides
+
+
+class FakeStderr:
+    """A stand-in for `sys.stderr` that is, or is not, a terminal (for progress-bar tests)."""
+
+    def __init__(self, tty: bool):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass

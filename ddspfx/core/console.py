@@ -1,4 +1,5 @@
-"""What the command-line scripts print: warnings as one plain line each, each message once.
+"""What the command-line scripts print: warnings as one plain line each, each message once, and
+progress bars only on a terminal.
 
 Python's default shows a warning as two lines (the file and line that raised it, then the source
 line), and a warning raised once per effect of a chain or once per data split repeats. Scripts
@@ -7,6 +8,7 @@ call `plain_warnings()` first; libraries and tests keep Python's defaults.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 
@@ -19,3 +21,11 @@ def plain_warnings() -> None:
     """Print every warning as one line (`format_plain`), and each distinct message only once."""
     warnings.formatwarning = format_plain
     warnings.simplefilter("once")
+
+
+def stderr_is_terminal() -> bool:
+    """True if stderr is an interactive terminal (tqdm bars only there, not in piped logs)."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False

@@ -7,16 +7,11 @@ Its message is one line that names the file or folder and says what was found.
 
 Command-line scripts catch it (`evaluate.py` prints the line and exits 2). Hydra wraps exceptions
 raised while instantiating a config in `InstantiationException` (`raise ... from error`), so a
-script finds the DataError in the exception's cause chain with `find_data_error`.
+script finds the DataError in the exception's cause chain with `ddspfx.core.errors.find_error`.
 """
 
 from __future__ import annotations
 
-from ddspfx.core.errors import DataError, find_error
+from ddspfx.core.errors import DataError
 
-__all__ = ["DataError", "find_data_error"]
-
-
-def find_data_error(error: BaseException | None) -> DataError | None:
-    """The first `DataError` in `error` and its `__cause__` / `__context__` chain, or None."""
-    return find_error(error, DataError)
+__all__ = ["DataError"]

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -49,6 +48,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ddspfx.core.console import stderr_is_terminal
 from ddspfx.core.devices import resolve_device
 from ddspfx.core.errors import NonFiniteError, TrainingStopped
 from ddspfx.core.task import Task, batch_to
@@ -149,14 +149,6 @@ def _check(value: Any, name: str, ok: Callable[[Any], bool], expected: str) -> N
         good = False
     if not good:
         raise ValueError(f"trainer.{name} must be {expected}, got {value!r}")
-
-
-def stderr_is_terminal() -> bool:
-    """True if stderr is an interactive terminal (tqdm bars only there, not in piped logs)."""
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stream
-        return False
 
 
 def _to_plain_dict(cfg: Any) -> dict[str, Any]:

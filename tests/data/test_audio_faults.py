@@ -11,7 +11,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from ddspfx.data.audio import AudioFolder, is_near_silent, load_audio, min_files_for_split, time_windows
-from ddspfx.data.errors import DataError, find_data_error
+from ddspfx.core.errors import find_error
+from ddspfx.data.errors import DataError
 
 SR = 8000
 
@@ -190,9 +191,9 @@ def test_missing_folder_is_a_data_error_found_through_hydra(tmp_path):
     cfg = {"_target_": "ddspfx.data.audio.AudioFolder", "root": str(tmp_path / "nowhere"), "sample_rate": SR}
     with pytest.raises(InstantiationException) as caught:
         instantiate(cfg)
-    found = find_data_error(caught.value)
+    found = find_error(caught.value, DataError)
     assert isinstance(found, DataError) and "nowhere" in str(found)
-    assert find_data_error(RuntimeError("other")) is None
+    assert find_error(RuntimeError("other"), DataError) is None
 
 
 # --- bad files do not empty a split: the usable files are dealt ---------------------------------

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from tests.conftest import FakeStderr
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,20 +25,6 @@ def evaluate_module():
     return module
 
 
-class Stderr:
-    def __init__(self, tty):
-        self.tty = tty
-
-    def isatty(self):
-        return self.tty
-
-    def write(self, text):
-        return len(text)
-
-    def flush(self):
-        pass
-
-
 @pytest.mark.parametrize("tty,progress,expected", [(False, True, False), (True, True, True),
                                                    (True, False, False)])
 def test_progress_only_on_a_terminal(evaluate_module, monkeypatch, tty, progress, expected):
@@ -47,7 +35,7 @@ def test_progress_only_on_a_terminal(evaluate_module, monkeypatch, tty, progress
         raise Captured
 
     monkeypatch.setattr(evaluate_module, "evaluate_run", fake_evaluate_run)
-    monkeypatch.setattr("sys.stderr", Stderr(tty))
+    monkeypatch.setattr("sys.stderr", FakeStderr(tty))
     cfg = OmegaConf.create({"run": "somewhere", "progress": progress})
     with pytest.raises(Captured):
         evaluate_module.main.__wrapped__(cfg)

@@ -20,6 +20,7 @@ import torch
 from ddspfx.core.errors import NonFiniteError, TrainingStopped
 from ddspfx.params import check_controls
 from ddspfx.train import Trainer, load_checkpoint, seed_everything
+from tests.conftest import FakeStderr
 from tests.train.members_toy import MemberRegression, members_config
 from tests.train.toy_task import ToyRegression, tb_scalars, toy_config
 
@@ -138,20 +139,6 @@ def test_orphan_temp_checkpoints_are_removed_on_start(tmp_path, caplog):
     assert (folder / "keep.txt").exists() and (folder / "last.pt").exists()
     lines = [r.getMessage() for r in caplog.records if "temporary checkpoint" in r.getMessage()]
     assert len(lines) == 1 and "2 temporary checkpoint file(s)" in lines[0]
-
-
-class FakeStderr:
-    def __init__(self, tty: bool):
-        self.tty = tty
-
-    def isatty(self):
-        return self.tty
-
-    def write(self, text):
-        return len(text)
-
-    def flush(self):
-        pass
 
 
 @pytest.mark.parametrize("tty", [False, True])
