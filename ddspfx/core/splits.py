@@ -26,10 +26,14 @@ def split_size_seed(data: Mapping, split: str) -> tuple[int, int]:
     missing = [k for k in keys if data.get(k) is None]
     if missing:
         raise ValueError(f"data.{missing[0]} is not set: the fixed {split} set needs a size and a seed")
-    size, seed = data[keys[0]], data[keys[1]]
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"data.{keys[0]} must be an integer >= 1, got {size!r}")
-    return int(size), int(seed)
+    return check_size(keys[0], data[keys[0]]), int(data[keys[1]])
+
+
+def check_size(key: str, value) -> int:
+    """`value` of the config key `data.<key>` as a set size: an integer > 0, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"data.{key} must be an int > 0, got {value!r}")
+    return int(value)
 
 
 class FixedSplits:

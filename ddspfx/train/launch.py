@@ -46,6 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ddspfx.core.devices import resolve_device
 from ddspfx.core.errors import CheckpointWriteError, ConfigError, DataError, TrainingStopped, find_error
+from ddspfx.core.splits import check_size
 from ddspfx.train import distributed as D
 from ddspfx.train.seeding import seed_everything
 from ddspfx.train.trainer import Trainer, TrainerConfig, build_from_spec
@@ -114,8 +115,10 @@ def check_config(cfg: DictConfig | Mapping[str, Any]) -> None:
             value = data[key]
         except Exception:  # noqa: BLE001 - an interpolation only Hydra's job can resolve
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"data.{key} must be an int > 0, got {value!r}")
+        try:
+            check_size(str(key), value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def _check_optimizer(tcfg: TrainerConfig) -> None:
