@@ -171,3 +171,26 @@ def curves_figure(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return figure
+
+
+def curves_panels_figure(
+    panels: Mapping[str, tuple[torch.Tensor | np.ndarray, Mapping[str, torch.Tensor | np.ndarray]]],
+    ylabel: str,
+) -> Figure:
+    """Side-by-side panels of curves: `{panel title (the x label): (x (n,), {label: values (n,)})}`,
+    one shared legend (e.g. a remapper's parameter modulations against each onset feature)."""
+    if not panels:
+        raise ValueError("curves_panels_figure: panels is empty")
+    as_numpy = lambda v: v.detach().float().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)  # noqa: E731
+    figure = Figure(figsize=(4 * len(panels) + 2, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
+    for ax, (title, (x, curves)) in zip(axes, panels.items()):
+        for label, values in curves.items():
+            ax.plot(as_numpy(x), as_numpy(values), label=label)
+        ax.set(xlabel=title)
+        ax.grid(True, alpha=0.3)
+    axes[0].set(ylabel=ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right center", fontsize="x-small")
+    return figure

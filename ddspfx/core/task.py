@@ -33,6 +33,8 @@ class Task(nn.Module):
     - `valid_batches(batch_size)` (required): the fixed, seeded validation set as batches.
     - `validation_step(batch)` (required): a dict of scalar tensors (or `(members,)` vectors);
       `"loss"` is the monitored value (`best.pt` is chosen on it, per member).
+    - `epoch_steps(batch_size)`: steps in one pass over a finite training set; the Trainer uses
+      it when `trainer.steps_per_epoch` is null (None: the task draws data without end).
     - `set_epoch(epoch)`: called before every epoch (annealing schedules).
     - `log_media(writer, batch, step)`: audio and figures for TensorBoard (rank 0, no grad).
     - `trainable_parameters()`: what the optimizer updates.
@@ -69,6 +71,9 @@ class Task(nn.Module):
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must implement validation_step(batch)")
+
+    def epoch_steps(self, batch_size: int) -> int | None:
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         pass

@@ -20,24 +20,30 @@ from ddspfx.heads.entropy import (
 )
 from ddspfx.heads.flows import DSFFlow, DSFStep, ZukoFlow, make_flow
 from ddspfx.heads.head import HeadOutput, ParameterHead
+from ddspfx.heads.mapping import DirectModulation, LinearMapping, MLPMapping, build_mapping, modulate
 from ddspfx.heads.probabilistic import ProbabilisticHead
 
 __all__ = [
     "BaseDistribution",
     "BaseParams",
     "BetaSchedule",
+    "DirectModulation",
     "DSFFlow",
     "DSFStep",
     "GaussianBase",
     "GaussianLogBase",
     "HeadOutput",
+    "LinearMapping",
+    "MLPMapping",
     "MixtureFullBase",
     "MixtureUnifBase",
     "ParameterHead",
     "ProbabilisticHead",
     "SigmoidHead",
     "ZukoFlow",
+    "build_mapping",
     "gaussian_entropy",
+    "modulate",
     "make_base",
     "make_flow",
     "mixture_log_prob",

@@ -23,6 +23,7 @@ cannot output exact silence.
 
 from ddspfx.losses.base import PairLoss, check_pair
 from ddspfx.losses.combined import WeightedSum
+from ddspfx.losses.features import FeatureDifferenceLoss
 from ddspfx.losses.ldr import LDRLoss
 from ddspfx.losses.mel import LogMelLoss, MelSTFTLoss
 from ddspfx.losses.params import ParamMSE
@@ -30,6 +31,7 @@ from ddspfx.losses.sot import SpectralOT, quantile_wasserstein
 from ddspfx.losses.stft import MRSTFT, MRSTFTRevisited
 
 __all__ = [
+    "FeatureDifferenceLoss",
     "LDRLoss",
     "LogMelLoss",
     "MRSTFT",

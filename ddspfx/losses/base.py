@@ -39,10 +39,11 @@ class PairLoss(nn.Module):
 
     Subclasses implement `per_example`, returning `(batch,)`, and declare what they compare:
     `domain = "audio"` (signals `(batch, samples)`, the default) or `"params"` (normalized controls
-    `(batch, n_params)`: the task passes the true controls instead of the target audio).
+    `(batch, n_params)`: the task passes the true controls instead of the target audio) or
+    `"features"` (audio features `(batch, n_features)`, e.g. the remap task's feature differences).
     """
 
-    domain: Literal["audio", "params"] = "audio"
+    domain: Literal["audio", "params", "features"] = "audio"
 
     def per_example(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -9,7 +9,8 @@ skips the step, and so does a `NonFiniteError` raised in the forward pass (e.g. 
 reaching a synth or an effect chain: `ddspfx.params.check_controls`); more than
 `max_nonfinite` skips in a row save `last.pt` and raise `TrainingStopped`. In validation, a
 batch whose `validation_step` raises `NonFiniteError` counts with a NaN loss (the epoch
-completes; `best.pt` is never chosen on NaN). One epoch: `trainer.steps_per_epoch` steps, then validation on the task's fixed
+completes; `best.pt` is never chosen on NaN). One epoch: `trainer.steps_per_epoch` steps (null: the task's
+`epoch_steps`, one pass over its data), then validation on the task's fixed
 set, the LR scheduler, `best.pt` (if the validation loss improved), `last.pt`, and every
 `media_every` epochs `task.log_media`, and one log line (train and valid loss, time). SIGINT /
 SIGTERM / `request_stop()` end the run after the current step with `last.pt` saved (the summary
@@ -90,7 +91,7 @@ class TrainerConfig:
     device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     seed: int = 0
     epochs: int = 100
-    steps_per_epoch: int = 1000
+    steps_per_epoch: int | None = 1000  # None: one pass over the task's data (`Task.epoch_steps`)
     batch_size: int = 64  # global: divided among DDP processes
     valid_batch_size: int = 64  # per process
     optimizer: Any = field(default_factory=_default_optimizer)  # partial: params -> optimizer
@@ -126,8 +127,10 @@ class TrainerConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first key whose value is out of range."""
         _check(self.epochs, "epochs", lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
-        for name in ("steps_per_epoch", "batch_size", "valid_batch_size", "log_every"):
+        for name in ("batch_size", "valid_batch_size", "log_every"):
             _check(getattr(self, name), name, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        _check(self.steps_per_epoch, "steps_per_epoch", lambda v: v is None or (isinstance(v, int) and v >= 1),
+               "null or an int >= 1")
         _check(self.max_nonfinite, "max_nonfinite", lambda v: isinstance(v, int) and v >= 0,
                "an int >= 0")
         _check(self.grad_clip, "grad_clip", lambda v: v is None or float(v) > 0,
@@ -238,6 +241,7 @@ class Trainer:
             else build_from_spec(self.cfg.scheduler, self.optimizer, "scheduler")
         )
         self.generator = make_generator(self.cfg.seed + self.dist.rank)
+        self.steps_per_epoch = self._epoch_length(task)
         self.step = 0
         self.epoch = 0
         self.epoch_step = 0
@@ -327,6 +331,17 @@ class Trainer:
             task, device_ids=device_ids, find_unused_parameters=self.cfg.find_unused_parameters
         )
 
+    def _epoch_length(self, task: Task) -> int:
+        """`trainer.steps_per_epoch`, or when it is null the task's `epoch_steps(batch_size)`."""
+        if self.cfg.steps_per_epoch is not None:
+            return self.cfg.steps_per_epoch
+        steps = task.epoch_steps(self.cfg.batch_size)
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(
+                f"trainer.steps_per_epoch is null but {type(task).__name__} has no epoch length "
+                f"(epoch_steps gave {steps!r}); set trainer.steps_per_epoch")
+        return steps
+
     def _cuda(self) -> torch.device | None:
         return self.device if self.device.type == "cuda" else None
 
@@ -358,7 +373,7 @@ class Trainer:
         start, start_step = time.perf_counter(), self.epoch_step
         self._epoch_start, self._epoch_losses = start, []
         try:
-            while self.epoch_step < self.cfg.steps_per_epoch:
+            while self.epoch_step < self.steps_per_epoch:
                 loss = self._train_step()
                 if math.isfinite(loss):
                     self._epoch_losses.append(loss)
@@ -524,7 +539,7 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(
-            total=self.cfg.steps_per_epoch,
+            total=self.steps_per_epoch,
             initial=self.epoch_step,
             desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
             dynamic_ncols=True,

@@ -179,3 +179,20 @@ def test_stop_during_the_last_validation_still_finishes(tmp_path):
     task.valid_hook = lambda t: trainer.request_stop()
     summary = trainer.fit()
     assert summary["status"] == "finished" and summary["epoch"] == 1
+
+
+class FiniteToy(ToyRegression):
+    """A toy with a finite training set of 20 examples: an epoch is ceil(20 / batch) steps."""
+
+    def epoch_steps(self, batch_size: int) -> int:
+        return math.ceil(20 / batch_size)
+
+
+def test_null_steps_per_epoch_takes_the_tasks_epoch_length(tmp_path):
+    summary = Trainer(FiniteToy(), toy_config(epochs=2, steps_per_epoch=None, batch_size=8), tmp_path).fit()
+    assert (summary["step"], summary["epoch"]) == (6, 2)
+
+
+def test_null_steps_per_epoch_needs_a_task_with_an_epoch_length(tmp_path):
+    with pytest.raises(ValueError, match="steps_per_epoch is null"):
+        Trainer(ToyRegression(), toy_config(steps_per_epoch=None), tmp_path)

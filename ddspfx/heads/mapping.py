@@ -1,0 +1,106 @@
+"""Mapping networks of timbre remapping: onset features `(batch, 3)` → parameter modulations
+`(batch, n_params)` in [−1, 1] (reference §6).
+
+The task turns modulations into synth controls as θ = clip(θ_preset + d ⊙ m(x), 0, 1) with a
+per-parameter damping d (`modulate`). Inputs are centred on the reference hit, so the bias-free
+linear mapping gives exactly zero modulation (the preset) for the reference hit.
+
+| name    | structure                                                        | weights |
+|---------|------------------------------------------------------------------|---------|
+| linear  | Linear(3→14), no bias, hard clamp to [−1, 1]                     | 42      |
+| mlp     | Linear(3→32) → LayerNorm (no affine) → ReLU → Linear(32→14), tanh | 590     |
+| mlp_lrg | three [Linear → LayerNorm → ReLU] of width 64, Linear(64→14), tanh | 9,486   |
+
+Weights start from N(0, init_std²) (1e−6 linear, 1e−3 MLPs), biases at 0, so training starts
+from (nearly) the preset.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+N_INPUTS = 3  # onset features: RMS (dB), spectral centroid (semitones), spectral flatness (dB)
+
+
+class LinearMapping(nn.Module):
+    """m(x) = clamp(W x, −1, 1), W `(n_params, n_inputs)`, no bias."""
+
+    def __init__(self, n_params: int = 14, n_inputs: int = N_INPUTS, init_std: float = 1e-6):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_params, bias=False)
+        nn.init.normal_(self.linear.weight, std=init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`(batch, n_inputs)` → modulations `(batch, n_params)` in [−1, 1]."""
+        return self.linear(x).clamp(-1.0, 1.0)
+
+
+class MLPMapping(nn.Module):
+    """m(x) = tanh(Linear(h_L)), h_l = ReLU(LayerNorm(Linear(h_{l−1}))), h_0 = x.
+
+    Args:
+        n_params: outputs (modulations).
+        n_inputs: input features.
+        hidden: width of the hidden layers.
+        layers: number of hidden [Linear → LayerNorm → ReLU] blocks (1 for "mlp", 3 for "mlp_lrg").
+        init_std: standard deviation of the initial weights (biases start at 0).
+    """
+
+    def __init__(self, n_params: int = 14, n_inputs: int = N_INPUTS, hidden: int = 32, layers: int = 1,
+                 init_std: float = 1e-3):
+        super().__init__()
+        if layers < 1 or hidden < 1:
+            raise ValueError(f"MLPMapping: layers and hidden must be >= 1, got layers={layers}, hidden={hidden}")
+        blocks: list[nn.Module] = []
+        width = n_inputs
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.LayerNorm(hidden, elementwise_affine=False), nn.ReLU()]
+            width = hidden
+        self.hidden = nn.Sequential(*blocks)
+        self.out = nn.Linear(width, n_params)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=init_std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`(batch, n_inputs)` → modulations `(batch, n_params)` in (−1, 1)."""
+        return torch.tanh(self.out(self.hidden(x)))
+
+
+class DirectModulation(nn.Module):
+    """No network: one free modulation vector per hit, indexed by the hit's position in the set
+    it optimises (the direct-optimisation baseline of reference §8). Starts at zero (the preset).
+    """
+
+    def __init__(self, n_hits: int, n_params: int = 14):
+        super().__init__()
+        self.modulation = nn.Parameter(torch.zeros(n_hits, n_params))
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        """Hit indices `(batch,)` → modulations `(batch, n_params)` (unbounded; the task clips θ)."""
+        return self.modulation[index]
+
+
+MAPPINGS = {
+    "linear": lambda n_params, init_std=1e-6: LinearMapping(n_params, init_std=init_std),
+    "mlp": lambda n_params, init_std=1e-3: MLPMapping(n_params, hidden=32, layers=1, init_std=init_std),
+    "mlp_lrg": lambda n_params, init_std=1e-3: MLPMapping(n_params, hidden=64, layers=3, init_std=init_std),
+}
+
+
+def build_mapping(kind: str, n_params: int = 14, init_std: float | None = None) -> nn.Module:
+    """The mapping network called `kind` ("linear", "mlp", "mlp_lrg") with the paper's sizes.
+
+    Raises:
+        ValueError: unknown kind (the message lists the known ones).
+    """
+    if kind not in MAPPINGS:
+        raise ValueError(f"unknown mapping model {kind!r}; known: {sorted(MAPPINGS)}")
+    return MAPPINGS[kind](n_params) if init_std is None else MAPPINGS[kind](n_params, init_std=init_std)
+
+
+def modulate(preset: torch.Tensor, damping: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+    """θ = clip(θ_preset + d ⊙ m, 0, 1): preset and damping `(n_params,)`, modulation `(batch, n_params)`."""
+    return (preset + damping * modulation).clamp(0.0, 1.0)
