@@ -45,6 +45,7 @@ REPLICATE_KEYS = (
     "name",
     "task_name",
     "data.root",
+    "data.drum",
     "source.root",
     "preset",
 )

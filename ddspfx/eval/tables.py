@@ -10,7 +10,9 @@ group's runs; where every group's baseline has the same means (same test set and
 one row aggregates them all. Columns, their order and their direction come from
 the declarations (`"_metrics"`) of the files; the best model mean of a column is bolded among the
 comparable rows only. Runs that are not comparable (quick, interrupted, sub-sampled) are left out
-unless asked for, and then marked with a dagger and a footnote.
+unless asked for, and then marked with a dagger and a footnote. Rendered with rows = models then
+baselines and columns = metrics, or transposed (a column per model or baseline, in a chosen order
+and with chosen labels: the layout of papers that compare few systems on many metrics).
 
 Files of the old format (no `"_run"` / `"_metrics"`) are read as comparable runs of unknown
 provenance; for their undeclared metrics, and only for them, lower is better except names whose
@@ -25,7 +27,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ddspfx.core.metrics import MAIN_TABLE, MetricSpec, base_name, higher_is_better
 from ddspfx.eval import provenance
@@ -351,13 +353,13 @@ def build_table(
             best[column.name] = max(values) if direction else min(values)
 
     notes = [f"not comparable (shown with --all): {r.label}: {'; '.join(r.reasons)}" for r in models if not r.comparable]
-    sets: dict[tuple, list[str]] = {}
+    sets: dict[tuple, list[str]] = {}  # the test sets of a row (several: replicates such as drums) → its rows
     for row in models:
-        for key in dict.fromkeys(_test_set_key(f, test_set) for f in row.files):
-            if key is not None:
-                sets.setdefault(key, []).append(marked(row, DAGGER_MD))
+        keys = tuple(sorted({k for k in (_test_set_key(f, test_set) for f in row.files) if k is not None}, key=str))
+        if keys:
+            sets.setdefault(keys, []).append(marked(row, DAGGER_MD))
     if len(sets) > 1:
-        described = "; ".join(f"{_describe_set(k)}: {', '.join(labels)}" for k, labels in sets.items())
+        described = "; ".join(f"{_describe_sets(k)}: {', '.join(labels)}" for k, labels in sets.items())
         notes.append(f"the rows were evaluated on different {test_set!r} sets: {described}")
         messages.append(notes[-1])
     return Table(test_set, columns, models, baselines, best, notes, messages)
@@ -381,6 +383,10 @@ def _describe_set(key: tuple) -> str:
     return f"{size} examples" + ("" if seed is None else f" (seed {seed})")
 
 
+def _describe_sets(keys: tuple) -> str:
+    return _describe_set(keys[0]) if len(keys) == 1 else f"{len(keys)} sets ({', '.join(map(_describe_set, keys))})"
+
+
 # --- rendering -------------------------------------------------------------------------------
 
 
@@ -396,31 +402,108 @@ SUMMARY = (
 )
 
 
-def to_markdown(table: Table) -> str:
-    header = ["model", "n"] + [_header(c, {True: " (↑)"}) for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * len(table.columns)]
+def is_best(table: Table, row: Row, column: MetricSpec) -> bool:
+    """Whether the cell is bold: the best mean of `column` among the comparable models."""
+    stat = row.stats.get(column.name)
+    return stat is not None and row.estimator == MODEL and row.comparable and table.best.get(column.name) == stat.mean
 
-    def row_line(row: Row, bold: bool) -> str:
-        cells = []
-        for column in table.columns:
-            stat = row.stats.get(column.name)
-            if stat is None:
-                cells.append("—")
-                continue
-            text = cell_text(stat)
-            is_best = bold and row.comparable and table.best.get(column.name) == stat.mean
-            cells.append(f"**{text}**" if is_best else text)
-        label = marked(row, DAGGER_MD).replace("|", "\\|")
-        return f"| {label} | {row.n} | " + " | ".join(cells) + " |"
 
-    lines += [row_line(row, True) for row in table.models]
-    lines += [row_line(row, False) for row in table.baselines]
+def _names(row: Row, name: str) -> bool:
+    """Whether `name` (of an `order`) names `row`: its label or, for a baseline, its estimator."""
+    return row.label == name or (row.estimator != MODEL and row.estimator == name)
+
+
+def ordered(rows: Sequence[Row], order: Sequence[str] | None = None) -> list[Row]:
+    """`rows` in the order of `order` (row labels or baseline estimator names); the rows it does not
+    name come after, in their given order."""
+    order = list(order or [])
+    return sorted(rows, key=lambda row: next((i for i, name in enumerate(order) if _names(row, name)), len(order)))
+
+
+def unmatched(table: Table, order: Sequence[str] | None) -> list[str]:
+    """The names of `order` that name no row of `table`."""
+    rows = table.models + table.baselines
+    return [name for name in order or [] if not any(_names(row, name) for row in rows)]
+
+
+def display_label(row: Row, labels: Mapping[str, str] | None = None) -> str:
+    """The row's label as shown: `labels[label]`; a baseline of one group, "<estimator> (<group>)",
+    has its estimator and group relabelled each."""
+    labels = labels or {}
+    if row.label in labels:
+        return labels[row.label]
+    if row.estimator != MODEL and row.group and row.label != row.estimator:
+        return f"{labels.get(row.estimator, row.estimator)} ({labels.get(row.group, row.group)})"
+    return row.label
+
+
+@dataclass
+class _Style:
+    """How one format writes the parts of a table."""
+
+    corner: str  # top-left header of the normal layout
+    corner_transposed: str
+    n: str
+    metric: Callable[[MetricSpec], str]
+    row_name: Callable[[str, bool], str]  # (shown label, comparable) → text, with the dagger
+    cell: Callable[[Table, Row, MetricSpec], str]
+
+
+def _layout(
+    table: Table, style: _Style, transpose: bool, order: Sequence[str] | None, labels: Mapping[str, str] | None
+) -> tuple[list[str], list[list[list[str]]]]:
+    """The header and the sections of body lines (cells) of `table`: rows = models then baselines,
+    columns = metrics; or, transposed, rows = n then the metrics, a column per model or baseline."""
+
+    def name(row: Row) -> str:
+        return style.row_name(display_label(row, labels), row.comparable)
+
+    columns = table.columns
+    if not transpose:
+        header = [style.corner, style.n] + [style.metric(c) for c in columns]
+        sections = [
+            [[name(row), str(row.n)] + [style.cell(table, row, c) for c in columns] for row in ordered(rows, order)]
+            for rows in (table.models, table.baselines)
+        ]
+        return header, [section for section in sections if section]
+    rows = ordered(table.models + table.baselines, order)
+    header = [style.corner_transposed] + [name(row) for row in rows]
+    counts = [style.n] + [str(row.n) for row in rows]
+    return header, [[counts], [[style.metric(c)] + [style.cell(table, row, c) for row in rows] for c in columns]]
+
+
+def _md_cell(table: Table, row: Row, column: MetricSpec) -> str:
+    text = cell_text(row.stats.get(column.name))
+    if text is None:
+        return "—"
+    return f"**{text}**" if is_best(table, row, column) else text
+
+
+MARKDOWN = _Style(
+    "model", "metric", "n", lambda spec: _header(spec, {True: " (↑)"}),
+    lambda label, comparable: (label + ("" if comparable else f" {DAGGER_MD}")).replace("|", "\\|"), _md_cell,
+)
+
+
+def to_markdown(
+    table: Table, transpose: bool = False, order: Sequence[str] | None = None, labels: Mapping[str, str] | None = None
+) -> str:
+    """The table in Markdown, with its notes and the run files of each model row.
+
+    Args:
+        transpose: metrics as rows, a column per model or baseline (and a first row of n).
+        order: row labels (or baseline estimator names) in the order to show them (columns when
+            transposed; in the normal layout models and baselines are ordered each); others after.
+        labels: {row label: shown label}.
+    """
+    header, sections = _layout(table, MARKDOWN, transpose, order, labels)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(cells) + " |" for section in sections for cells in section]
     lines += ["", SUMMARY]
     lines += [f"{DAGGER_MD} {note}" if note.startswith("not comparable") else f"Note: {note}" for note in table.notes]
     lines += ["", "Runs:"]
-    for row in table.models + table.baselines:
-        if row.estimator == MODEL:
-            lines.append(f"- `{marked(row, DAGGER_MD)}` (n={row.n}): " + ", ".join(f"`{p}`" for p in row.paths))
+    for row in table.models:
+        lines.append(f"- `{marked(row, DAGGER_MD)}` (n={row.n}): " + ", ".join(f"`{p}`" for p in row.paths))
     return "\n".join(lines) + "\n"
 
 
@@ -435,32 +518,36 @@ def tex_escape(text: str) -> str:
     return re.sub("|".join(map(re.escape, _TEX)), lambda m: _TEX[m.group(0)], text)
 
 
-def to_latex(table: Table) -> str:
-    columns = table.columns
-    header = ["model", "$n$"] + [tex_escape(_header(c, {})) + {True: r" $\uparrow$", False: r" $\downarrow$"}.get(c.higher_is_better, "") for c in columns]
+def _tex_cell(table: Table, row: Row, column: MetricSpec) -> str:
+    stat = row.stats.get(column.name)
+    if stat is None:
+        return "--"
+    text = f"{stat.mean:.4g}" + ("" if stat.std is None else rf" \pm {stat.std:.2g}")
+    return rf"$\mathbf{{{text}}}$" if is_best(table, row, column) else f"${text}$"
 
-    def number(stat: Stat, bold: bool) -> str:
-        text = f"{stat.mean:.4g}" + ("" if stat.std is None else rf" \pm {stat.std:.2g}")
-        return rf"$\mathbf{{{text}}}$" if bold else f"${text}$"
 
-    def row_line(row: Row, bold: bool) -> str:
-        cells = [tex_escape(row.label) + ("" if row.comparable else DAGGER_TEX), str(row.n)]  # dagger unspaced
-        for column in columns:
-            stat = row.stats.get(column.name)
-            is_best = stat is not None and bold and row.comparable and table.best.get(column.name) == stat.mean
-            cells.append("--" if stat is None else number(stat, is_best))
-        return " & ".join(cells) + r" \\"
+LATEX = _Style(
+    "model", "metric", "$n$",
+    lambda spec: tex_escape(_header(spec, {})) + {True: r" $\uparrow$", False: r" $\downarrow$"}.get(spec.higher_is_better, ""),
+    lambda label, comparable: tex_escape(label) + ("" if comparable else DAGGER_TEX), _tex_cell,  # dagger unspaced
+)
 
+
+def to_latex(
+    table: Table, transpose: bool = False, order: Sequence[str] | None = None, labels: Mapping[str, str] | None = None
+) -> str:
+    """The table as a booktabs tabular, with the run files of each model row in comments; the
+    options are those of `to_markdown`."""
+    header, sections = _layout(table, LATEX, transpose, order, labels)
     lines = [f"% {tex_escape(SUMMARY)}"]
     lines += [f"% {marked(row, DAGGER_MD)}: {', '.join(map(str, row.paths))}" for row in table.models]
-    lines += [r"\begin{tabular}{lr" + "r" * len(columns) + "}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
-    lines += [row_line(row, True) for row in table.models]
-    if table.baselines:
+    lines += [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", " & ".join(header) + r" \\"]
+    for section in sections:
         lines.append(r"\midrule")
-    lines += [row_line(row, False) for row in table.baselines]
+        lines += [" & ".join(cells) + r" \\" for cells in section]
     lines.append(r"\bottomrule")
     for note in table.notes:
         mark = DAGGER_TEX + " " if note.startswith("not comparable") else ""
-        lines.append(rf"\multicolumn{{{len(columns) + 2}}}{{l}}{{\footnotesize {mark}{tex_escape(note)}}} \\")
+        lines.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\footnotesize {mark}{tex_escape(note)}}} \\")
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"

@@ -2,6 +2,9 @@
 
 import json
 import math
+import random
+import re
+import statistics
 
 import pytest
 
@@ -11,10 +14,12 @@ from ddspfx.eval.tables import (
     build_table,
     declarations,
     format_evaluation,
+    ordered,
     read_metrics_file,
     tex_escape,
     to_latex,
     to_markdown,
+    unmatched,
 )
 
 
@@ -77,3 +82,128 @@ def test_evaluate_table_and_tex_escape():
     text = format_evaluation(metrics, [MetricSpec("mel"), MetricSpec("si_sdr", True)])
     assert "| mel | 1 | 3 |" in text and "| si_sdr (↑) | 3 ± 1.4 | - |" in text and "_run" not in text
     assert tex_escape("best_of_5/mel ± 1 †") == r"best\_of\_5/mel $\pm$ 1 $^\dagger$"
+
+
+# --- the transposed layout, on fake runs of the remap task (reference §10) ---------------------
+
+REMAP_FEATURES = ["spl_t", "spl_s", "sc_t", "sc_s", "sf_t", "sf_s", "tc"]
+REMAP_UNITS = ["dB", "dB", "kazazis", "kazazis", "dB", "dB", "schlauch"]
+REMAP_EXPERIMENTS = ["mlp_lrg2048", "linear", "direct", "mlp", "linear2048", "mlp2048", "mlp_lrg"]  # not sorted
+REMAP_ORDER = ["preset", "direct", "linear", "linear2048", "mlp", "mlp2048", "mlp_lrg", "mlp_lrg2048", "preset_reference"]
+REMAP_LABELS = {"mlp_lrg": "mlplrg", "mlp_lrg2048": "mlplrg2048", "preset_reference": "preset (reference code)"}
+REMAP_HEADER = ["preset", "direct", "linear", "linear2048", "mlp", "mlp2048", "mlplrg", "mlplrg2048", "preset (reference code)"]
+
+
+def remap_specs() -> list[dict]:
+    specs = [MetricSpec(name, unit=unit) for name, unit in zip(REMAP_FEATURES, REMAP_UNITS)]
+    return [s.to_dict() for s in specs + [MetricSpec("mean")]]
+
+
+def write_remap_runs(root, runs: int = 3, experiments=REMAP_EXPERIMENTS) -> dict[str, dict[str, list[float]]]:
+    """metrics.json files of `runs` replicates (a drum and preset each) per experiment, under
+    root/remap/<experiment>/<stamp>/; the baselines depend on the replicate only, as the real ones,
+    and `preset_reference` is lower than every model (never bold). Returns the values written,
+    {row label: {feature: values over the runs}}."""
+    rng = random.Random(0)
+    replicates = [
+        {"preset": {f: rng.uniform(2.0, 6.0) for f in REMAP_FEATURES},
+         "preset_reference": {f: rng.uniform(0.01, 0.05) for f in REMAP_FEATURES}}
+        for _ in range(runs)
+    ]
+    values: dict[str, dict[str, list[float]]] = {}
+    for experiment in experiments:
+        for run, baselines in enumerate(replicates):
+            model = {f: rng.uniform(0.1, 5.0) for f in REMAP_FEATURES}
+            estimators = {"model": model, **baselines}
+            for estimator, errors in estimators.items():
+                errors.setdefault("mean", statistics.mean(errors[f] for f in REMAP_FEATURES))
+                label = experiment if estimator == "model" else estimator
+                for name, value in errors.items():
+                    values.setdefault(label, {}).setdefault(name, []).append(value)
+            record = {"task": "remap", "experiment": experiment, "variant": "", "status": "finished", "quick": False,
+                      "comparable": True, "not_comparable": [],
+                      "test_sets": {"test": {"size": 10 + run, "seed": 0, "drum": f"drum{run}"}}}
+            path = root / "remap" / experiment / f"2026-01-{run + 1:02d}_00-00-00" / "metrics.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps({"_run": record, "test": estimators, "_metrics": remap_specs()}))
+    return values
+
+
+def expected_cells(values, feature: str) -> tuple[list[str], list[str]]:
+    """The Markdown and LaTeX cells of one feature row, columns as REMAP_ORDER."""
+    best = min(statistics.mean(values[e][feature]) for e in REMAP_EXPERIMENTS)
+    markdown, latex = [], []
+    for label in REMAP_ORDER:
+        mean, std = statistics.mean(values[label][feature]), statistics.stdev(values[label][feature])
+        bold = label in REMAP_EXPERIMENTS and math.isclose(mean, best, rel_tol=1e-12)
+        markdown.append(f"**{mean:.4g} ± {std:.2g}**" if bold else f"{mean:.4g} ± {std:.2g}")
+        text = rf"{mean:.4g} \pm {std:.2g}"
+        latex.append(rf"$\mathbf{{{text}}}$" if bold else f"${text}$")
+    return markdown, latex
+
+
+def markdown_rows(markdown: str) -> list[list[str]]:
+    """The cells of the table lines (an escaped "\\|" stays in its cell)."""
+    lines = [line.strip()[1:-1] for line in markdown.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line)] for line in lines]
+
+
+def remap_table(tmp_path, **kwargs):
+    values = write_remap_runs(tmp_path, **kwargs)
+    files = [read_metrics_file(p) for p in sorted(tmp_path.rglob("metrics.json"))]
+    return build_table(files, metrics=REMAP_FEATURES), values
+
+
+def test_transposed_markdown_has_a_row_per_feature_and_a_column_per_row_in_order(tmp_path):
+    table, values = remap_table(tmp_path)
+    assert table.notes == []  # each row has the same drums, each drum its own test set: no note
+    assert [r.label for r in table.baselines] == ["preset", "preset_reference"]  # the same in every group: one row
+    markdown = to_markdown(table, transpose=True, order=REMAP_ORDER, labels=REMAP_LABELS)
+    rows = markdown_rows(markdown)
+    assert rows[0] == ["metric"] + REMAP_HEADER
+    assert rows[1] == ["---"] + ["---:"] * 9
+    assert rows[2] == ["n", "21", "3", "3", "3", "3", "3", "3", "3", "21"]  # a baseline row: the runs of all 7 groups
+    assert [row[0] for row in rows[3:]] == [f"{f} [{u}]" for f, u in zip(REMAP_FEATURES, REMAP_UNITS)]
+    bold_columns = set()
+    for feature, row in zip(REMAP_FEATURES, rows[3:]):
+        assert row[1:] == expected_cells(values, feature)[0], feature
+        assert sum(cell.startswith("**") for cell in row) == 1
+        bold_columns.add(next(i for i, cell in enumerate(row) if cell.startswith("**")))
+    assert len(bold_columns) > 1  # the best differs between features
+    assert "`mlp_lrg` (n=3)" in markdown and "Runs:" in markdown
+
+    tex = to_latex(table, transpose=True, order=REMAP_ORDER, labels=REMAP_LABELS)
+    lines = tex.splitlines()
+    assert r"\begin{tabular}{lrrrrrrrrr}" in lines
+    assert "metric & " + " & ".join(REMAP_HEADER) + r" \\" in lines
+    assert r"$n$ & 21 & 3 & 3 & 3 & 3 & 3 & 3 & 3 & 21 \\" in lines
+    for feature, unit in zip(REMAP_FEATURES, REMAP_UNITS):
+        label = feature.replace("_", r"\_") + f" [{unit}]" + r" $\downarrow$"
+        assert " & ".join([label] + expected_cells(values, feature)[1]) + r" \\" in lines, feature
+
+
+def test_order_puts_the_named_rows_first_and_labels_rename(tmp_path):
+    table, _ = remap_table(tmp_path, experiments=["mlp", "linear", "direct"])
+    rows = table.models + table.baselines
+    order = ["mlp", "preset_reference", "linear", "nothing"]
+    assert [r.label for r in ordered(rows, order)] == ["mlp", "preset_reference", "linear", "direct", "preset"]
+    assert unmatched(table, order) == ["nothing"]
+    header = markdown_rows(to_markdown(table, transpose=True, order=order, labels={"mlp": "MLP | 1"}))[0]
+    assert header == ["metric", r"MLP \| 1", "preset_reference", "linear", "direct", "preset"]
+    normal = markdown_rows(to_markdown(table, order=order, labels={"mlp": "MLP"}))  # models, then baselines, each ordered
+    assert [row[0] for row in normal[2:]] == ["MLP", "linear", "direct", "preset_reference", "preset"]
+    assert [row[0] for row in markdown_rows(to_markdown(table))[2:]] == ["direct", "linear", "mlp", "preset", "preset_reference"]
+
+
+def test_labels_of_a_baseline_per_group_and_a_dagger_in_the_header(tmp_path):
+    write_remap_runs(tmp_path, runs=2, experiments=["linear"])
+    write_remap_runs(tmp_path / "other", runs=2, experiments=["mlp_lrg"])  # other replicates: other presets
+    files = [read_metrics_file(p) for p in sorted(tmp_path.rglob("metrics.json"))]
+    quick = next(f for f in files if f.experiment == "mlp_lrg")
+    quick.reasons.append("quick run")
+    table = build_table(files, metrics=["tc"])
+    labels = {"mlp_lrg": "mlplrg", "preset_reference": "ref"}
+    header = markdown_rows(to_markdown(table, transpose=True, order=["preset"], labels=labels))[0]
+    assert header == ["metric", "preset (linear)", "preset (mlplrg)", "preset (mlplrg) †",  # groups relabelled too
+                      "linear", "mlplrg", "mlplrg †", "ref (linear)", "ref (mlplrg)", "ref (mlplrg) †"]
+    assert r"mlplrg$^\dagger$" in to_latex(table, transpose=True, labels=labels)
