@@ -27,6 +27,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddspfx.data.virtual_drums import write_virtual_drums
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,12 @@ SKIP = {  # substring of a command → why it is not run here
     "scripts/bench.py": "benchmarks are timed by hand, one at a time (never beside the test suite)",
 }
 USER_DATA = "/data/musdb18hq"
-SWEEP_MODEL = {"fm": "deter", "mastering": "icassp_peq_mel"}
+USER_DRUMS = {"/data/sdss_filtered": "drums", "/data/my_snare": "drums/maple_14x5", "Premier_BigFatSnare": "maple_14x5"}
+SWEEP_ENV = {  # one model of each sweep (and for remap one drum and one preset)
+    "fm": {"MODELS": "deter"},
+    "mastering": {"MODELS": "icassp_peq_mel"},
+    "remap": {"MODELS": "mlp", "DRUMS": "maple_14x5", "PRESETS": "snare_1"},
+}
 SMALL_MEE = "encoder.network.width=0.05"  # the MEE presets are 81 M weights at width 1
 TINY_PROXY = ["--steps", "2", "--segment", "0.5", "--batch-size", "2", "--channels", "4", "--valid-every", "2",
               "--valid-size", "2", "--n-tracks", "1", "--track-seconds", "1"]
@@ -63,6 +70,8 @@ class Step:
 
 
 def task_of(command: str) -> str:
+    if "remap" in command:
+        return "remap"
     return "mastering" if "mastering" in command or "proxy" in command else "fm"
 
 
@@ -78,6 +87,9 @@ def plan(command: str, work: Path) -> Step:
         key, value = words.pop(0).split("=", 1)
         step.env[key] = value
     words = [w.replace(USER_DATA, str(work / "musdb")) for w in words]
+    for user, ours in USER_DRUMS.items():
+        words = [w.replace(user, str(work / ours)) if user.startswith("/") else w.replace(user, ours) for w in words]
+    step.env = {k: v.replace("/data/sdss_filtered", str(work / "drums")) for k, v in step.env.items()}
     if not torch.cuda.is_available():
         words = [w.replace("device=cuda", "device=cpu") for w in words]
     if words[0] == "python":
@@ -88,7 +100,8 @@ def plan(command: str, work: Path) -> Step:
     if script.startswith("train_"):
         words += [f"smoke={step.lane}", "trainer.device=cpu", *extra_for(words)]
     elif script.endswith(".sh"):
-        step.env.setdefault("MODELS", SWEEP_MODEL[step.lane])
+        for key, value in SWEEP_ENV[step.lane].items():
+            step.env.setdefault(key, value)
         step.env["PY"] = sys.executable
         if "--quick" not in words:
             words.insert(1, "--quick")
@@ -140,9 +153,10 @@ def saved_overrides(run: Path) -> list[str]:
 
 def make_workdir(work: Path) -> None:
     """A scratch folder that sees the repository's scripts and configs, plus user data."""
-    for name in ("train_fm.py", "train_mastering.py", "evaluate.py", "scripts", "conf", "ddspfx"):
+    for name in ("train_fm.py", "train_mastering.py", "train_remap.py", "evaluate.py", "scripts", "conf", "ddspfx"):
         (work / name).symlink_to(ROOT / name)
     make_music_folder(work / "musdb")
+    write_virtual_drums(work / "drums", seconds=8.0, drums=["maple_14x5", "steel_piccolo"])
 
 
 def make_music_folder(root: Path, rate: int = 44100, seconds: float = 3.0) -> None:
@@ -186,7 +200,8 @@ def outcomes(tmp_path_factory) -> dict:
 
 def test_the_readme_shows_the_commands_of_every_task():
     scripts = " ".join(COMMANDS)
-    for needed in ("train_fm.py", "train_mastering.py", "evaluate.py", "scripts/results.py", "scripts/sweeps/fm.sh"):
+    for needed in ("train_fm.py", "train_mastering.py", "train_remap.py", "evaluate.py", "scripts/results.py",
+                   "scripts/sweeps/fm.sh", "scripts/sweeps/remap.sh"):
         assert needed in scripts
 
 

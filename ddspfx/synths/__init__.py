@@ -2,5 +2,6 @@
 
 from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
+from ddspfx.synths.snare808 import Snare808
 
-__all__ = ["FMSynth", "Synth"]
+__all__ = ["FMSynth", "Snare808", "Synth"]

@@ -3,14 +3,16 @@
 | name | synth |
 |---|---|
 | fm | FMSynth (DX7 algorithms 5/6, "ddx7_56") |
+| snare808 | Snare808 (the TR-808-style snare of timbre remapping) |
 """
 
 from __future__ import annotations
 
 from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
+from ddspfx.synths.snare808 import Snare808
 
-SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth}
+SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth, "snare808": Snare808}
 
 
 def known_synths() -> list[str]:

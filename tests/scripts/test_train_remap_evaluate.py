@@ -1,0 +1,64 @@
+"""End to end: train_remap.py and evaluate.py as a user runs them, on a tiny configuration."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ddspfx.dsp.features import TARGET_FEATURES
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # training and evaluation subprocesses
+ESTIMATORS = {"model", "preset", "preset_reference"}
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def drums(tmp_path_factory):
+    return tmp_path_factory.mktemp("virtual_drums")
+
+
+@pytest.fixture(scope="module", params=["mlp", "direct"])
+def trained_run(request, tmp_path_factory, tiny_overrides, drums):
+    run_dir = tmp_path_factory.mktemp(f"remap_{request.param}")
+    result = run("train_remap.py", *tiny_overrides("remap"), f"experiment=remap/{request.param}", "trainer.epochs=2",
+                 "trainer.steps_per_epoch=2", f"data.synthetic.folder={drums}", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_training_writes_a_complete_run(trained_run):
+    assert (trained_run / ".hydra" / "config.yaml").is_file()
+    for name in ("best.pt", "last.pt"):
+        assert (trained_run / "checkpoints" / name).is_file()
+    assert any((trained_run / "tb").iterdir())
+
+
+def test_evaluate_scores_the_model_beside_both_preset_baselines(trained_run):
+    result = run("evaluate.py", f"run={trained_run}", "progress=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((trained_run / "metrics.json").read_text())
+    metrics = document["test"]
+    assert set(metrics) == ESTIMATORS
+    for values in metrics.values():
+        assert set(values) == {*TARGET_FEATURES, "mean"}
+        assert all(v == v and v >= 0 for v in values.values())
+        assert values["mean"] == pytest.approx(sum(values[k] for k in TARGET_FEATURES) / 7, rel=1e-5)
+    assert document["_run"]["task"] == "remap"
+    assert "| spl_t" in result.stdout
+
+
+def test_a_folder_with_too_few_hits_is_one_clear_error(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "one_hit.wav", np.r_[np.zeros(4410), 0.5 * np.random.default_rng(0).standard_normal(44100)], 44100)
+    result = run("train_remap.py", f"data.root={tmp_path}", "trainer.device=cpu", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert "hits" in result.stderr and str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr
