@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo demo-mastering test install bench clean
+.PHONY: demo demo-mastering demo-remap test install bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -18,6 +18,10 @@ demo: $(STAMP)
 demo-mastering: $(STAMP)
 	$(PY) train_mastering.py trainer.device=cpu
 	$(PY) evaluate.py run=$$(ls -td outputs/mastering/default/*/ | head -n 1)
+
+demo-remap: $(STAMP)
+	$(PY) train_remap.py trainer.device=cpu
+	$(PY) evaluate.py run=$$(ls -td outputs/remap/default/*/ | head -n 1)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
