@@ -8,13 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
-quick=()
-results_all=()  # quick runs are not comparable: results.py shows them only with --all
-if [[ "${1:-}" == "--quick" ]]; then
-  shift
-  quick=(smoke=fm)  # conf/smoke/fm.yaml: the tiny-run overrides (shared with the tests)
-  results_all=(--all)
-fi
+if smoke_mode fm "${1:-}"; then shift; fi  # --quick: smoke=fm, tables with --all
 zoo=(deter gauss_l0 mog_full_k6_l0 gauss_l1 gauss_l2 mog_full_k6_l1 mog_unif_k6_l1 mog_unif_k24_l1)
 models=${MODELS:-"${zoo[*]} $(printf '%s_noann ' "${zoo[@]:1}")"}
 for model in $models; do

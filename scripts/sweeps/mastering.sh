@@ -11,13 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
-quick=()
-results_all=()  # quick runs are not comparable: results.py shows them only with --all
-if [[ "${1:-}" == "--quick" ]]; then
-  shift
-  quick=(smoke=mastering)  # conf/smoke/mastering.yaml: the tiny-run overrides (shared with the tests)
-  results_all=(--all)
-fi
+if smoke_mode mastering "${1:-}"; then shift; fi  # --quick: smoke=mastering, tables with --all
 icassp=(icassp_peq_params icassp_peq_mel icassp_geq icassp_comp icassp_dist icassp_taylor icassp_chebyshev icassp_full)
 taslp=(taslp_deter taslp_gauss_l0 taslp_mog_full_k6_l0 taslp_gauss_l1 taslp_gauss_l2 taslp_mog_full_k6_l1
        taslp_mog_unif_k6_l1 taslp_mog_unif_k24_l1)

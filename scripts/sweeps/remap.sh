@@ -12,13 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
-quick=()
-results_all=()  # quick runs are not comparable: results.py shows them only with --all
-if [[ "${1:-}" == "--quick" ]]; then
-  shift
-  quick=(smoke=remap)  # conf/smoke/remap.yaml: the tiny-run overrides (shared with the tests)
-  results_all=(--all)
-fi
+if smoke_mode remap "${1:-}"; then shift; fi  # --quick: smoke=remap, tables with --all
 root=()
 if [[ -n "${ROOT:-}" ]]; then root=(data.root="$ROOT"); fi
 models=${MODELS:-"linear linear2048 mlp mlp2048 mlp_lrg mlp_lrg2048 direct"}

@@ -30,3 +30,15 @@ step() {  # step <what> <command...>
   fi
   current=""
 }
+quick=()
+results_all=()
+smoke_mode() {  # smoke_mode <task> <first argument>: with --quick, runs get smoke=<task> (conf/smoke/<task>.yaml,
+  # the tiny-run overrides shared with the tests) and the results table shows them (--all: quick runs are not
+  # comparable). The caller shifts its arguments when this returns 0.
+  if [[ "${2:-}" == "--quick" ]]; then
+    quick=(smoke="$1")
+    results_all=(--all)
+    return 0
+  fi
+  return 1
+}
