@@ -112,3 +112,18 @@ def test_curves_figure_draws_each_curve_with_its_label():
     np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), np.ones(50))
     with pytest.raises(ValueError, match="empty"):
         curves_figure(x, {}, "x", "y")
+
+
+def test_curves_panels_figure_one_panel_per_sweep():
+    from ddspfx.core.media import curves_panels_figure
+
+    x = torch.linspace(-1, 1, 9)
+    panels = {"rms": (x, {"a": x, "b": 2 * x}), "centroid": (x.numpy(), {"a": -x, "b": np.zeros(9)})}
+    figure = curves_panels_figure(panels, "modulation")
+    axes = figure.get_axes()
+    assert [ax.get_xlabel() for ax in axes] == ["rms", "centroid"]
+    assert axes[0].get_ylabel() == "modulation"
+    np.testing.assert_allclose(axes[1].get_lines()[0].get_ydata(), -x.numpy())
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["a", "b"]
+    with pytest.raises(ValueError, match="empty"):
+        curves_panels_figure({}, "y")
