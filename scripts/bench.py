@@ -1,6 +1,6 @@
 """Benchmarks: real-time factors, throughputs and speed ratios against plain reference implementations.
 
-    python scripts/bench.py [--quick] [--device cpu|cuda] [--threads N] [--only fm,effects,encoders]
+    python scripts/bench.py [--quick] [--device cpu|cuda] [--threads N] [--only fm,effects,encoders,remap]
 
 Groups (default: all), in `scripts/benchmarks/`:
 - fm: FM render forward and forward+backward at 64 × 0.5 s against a per-operator float32-cumsum
@@ -11,6 +11,11 @@ Groups (default: all), in `scripts/benchmarks/`:
   on a 2-core CPU.
 - encoders: the CQT against a padded-kernel conv1d CQT; forward+backward throughput of the TE, TFE,
   MEE (width 0.25 on CPU) and MelNeXt encoders at 16 × 4 s, 44.1 kHz.
+- remap: the Snare808 render (16 × 1 s) forward and forward+backward against the reference's
+  cumprod / float32-cumsum / lfilter formulation; the 7 target features forward+backward against
+  per-frame lfilter K-weighting and plain rFFT spectra; a paper-MLP training step (steps/s); and the
+  goal: one paper model (250 epochs of ~80 hits) trained end to end by the Trainer in < 2 minutes
+  on a 2-core CPU (--quick: 25 epochs, extrapolated × 10).
 
 Every ratio compares our implementation with a plain reference timed in the same run, so it is
 meaningful on any machine; absolute times are only worth quoting for a named GPU. Times are medians
@@ -28,9 +33,9 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from benchmarks import effects, encoders, fm  # noqa: E402
+from benchmarks import effects, encoders, fm, remap  # noqa: E402
 
-GROUPS = {"fm": fm.run, "effects": effects.run, "encoders": encoders.run}
+GROUPS = {"fm": fm.run, "effects": effects.run, "encoders": encoders.run, "remap": remap.run}
 
 
 def parse_args() -> argparse.Namespace:

@@ -8,11 +8,13 @@ a cascade of biquads is a pair `b, a` of shape `(..., sections, 3)` holding
 
 A single biquad is a cascade with one section, `(..., 1, 3)`.
 
-Two filtering paths:
+Three filtering paths:
 - `fsm_filter`: frequency sampling (one rFFT of the audio, the cascade's response sampled on the
   FFT grid, one inverse rFFT). Fast and parallel over time; the analysis path of the effects.
 - `lfilter_cascade`: the exact recursion through `torchaudio.functional.lfilter`, section after
   section. The reference, and the synthesis path.
+- `biquad_filter`: one section per row, the exact recursion in float64 as a compiled kernel with a
+  hand-written adjoint (CPU): the fastest path for a synth's time-invariant filter.
 
 Precision: near DC a biquad's denominator nearly cancels (a0 + a1 + a2 ≈ w0² for low f0), so
 float32 coefficients of a 20 Hz band at 48 kHz are only good to a few percent there.
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torchaudio
+from numba import njit
 from torch.autograd.function import once_differentiable
 
 BIQUAD_KINDS = ("peak", "low_shelf", "high_shelf", "low_pass", "high_pass")
@@ -376,3 +380,123 @@ def lfilter_cascade(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor) -> torch.
     for s in range(sections):
         y = torchaudio.functional.lfilter(y, a[:, s], b[:, s], clamp=False, batching=True)
     return y.reshape(*lead, n).to(x.dtype)
+
+
+# `biquad_filter`: the exact biquad recursion and its adjoint as compiled kernels, a third path
+# beside `fsm_filter` and `lfilter_cascade`, for one section per row on a CPU. Measured for the high-pass
+# alone on 16 × 1 s at 44.1 kHz, 2 threads, forward / forward + backward: these kernels ≈ 2.3 / 6 ms;
+# `fsm_filter` (pad ≥ n, n_fft = 2^17) ≈ 14 / 35 ms with a float32 response and ≈ 25 / 75 ms in
+# float64; torchaudio lfilter ≈ 3 / 12 ms in float32 (its float32 recursion is off by 1e-3 at
+# 20 Hz, Q = 10) and ≈ 6 / 20 ms in float64 (its FIR part is a grouped conv1d run group by group).
+
+
+@njit(cache=True, nogil=True)
+def _biquad_forward_kernel(x, b, a, w, y):
+    """Direct form II, zero state: w[n] = x[n] − a1·w[n−1] − a2·w[n−2], y[n] = Σ_k b_k·w[n−k].
+
+    x, y: (rows, samples), float32 or float64; w: (rows, samples) float64; b: (rows, 3) and a:
+    (rows, 2) = [a1, a2] (a0 = 1), float64. All arithmetic is float64.
+    """
+    rows, samples = x.shape
+    for r in range(rows):
+        b0, b1, b2, a1, a2 = b[r, 0], b[r, 1], b[r, 2], a[r, 0], a[r, 1]
+        w1 = 0.0
+        w2 = 0.0
+        for n in range(samples):
+            w0 = x[r, n] - a1 * w1 - a2 * w2
+            w[r, n] = w0
+            y[r, n] = b0 * w0 + b1 * w1 + b2 * w2
+            w2 = w1
+            w1 = w0
+
+
+@njit(cache=True, nogil=True)
+def _biquad_backward_kernel(grad_y, w, b, a, grad_x, grad_b, grad_a):
+    """Adjoint of `_biquad_forward_kernel`, backwards in time, with g = ∂L/∂y:
+    u[n] = Σ_k b_k·g[n+k] − a1·u[n+1] − a2·u[n+2],  ∂L/∂x[n] = u[n],
+    ∂L/∂b_k = Σ_n g[n]·w[n−k],  ∂L/∂a_k = −Σ_n u[n]·w[n−k]."""
+    rows, samples = grad_y.shape
+    for r in range(rows):
+        b0, b1, b2, a1, a2 = b[r, 0], b[r, 1], b[r, 2], a[r, 0], a[r, 1]
+        g1 = 0.0
+        g2 = 0.0
+        u1 = 0.0
+        u2 = 0.0
+        sb0 = 0.0
+        sb1 = 0.0
+        sb2 = 0.0
+        sa1 = 0.0
+        sa2 = 0.0
+        for n in range(samples - 1, -1, -1):
+            g0 = grad_y[r, n]
+            u0 = b0 * g0 + b1 * g1 + b2 * g2 - a1 * u1 - a2 * u2
+            grad_x[r, n] = u0
+            w0 = w[r, n]
+            wm1 = w[r, n - 1] if n >= 1 else 0.0
+            wm2 = w[r, n - 2] if n >= 2 else 0.0
+            sb0 += g0 * w0
+            sb1 += g0 * wm1
+            sb2 += g0 * wm2
+            sa1 -= u0 * wm1
+            sa2 -= u0 * wm2
+            g2 = g1
+            g1 = g0
+            u2 = u1
+            u1 = u0
+        grad_b[r, 0] = sb0
+        grad_b[r, 1] = sb1
+        grad_b[r, 2] = sb2
+        grad_a[r, 0] = sa1
+        grad_a[r, 1] = sa2
+
+
+def _cpu_array(t: torch.Tensor, dtype: torch.dtype | None = None) -> np.ndarray:
+    return t.detach().to(device="cpu", dtype=dtype or t.dtype).contiguous().numpy()
+
+
+class _Biquad(torch.autograd.Function):
+    """y = biquad(x) for x `(rows, samples)` (float32 or float64), b `(rows, 3)`, a `(rows, 2)` =
+    [a1, a2]. The recursions run in float64 (coefficients and state) whatever x's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, b, a):
+        x_ = _cpu_array(x)
+        b_, a_ = _cpu_array(b, torch.float64), _cpu_array(a, torch.float64)
+        w, y = np.empty(x_.shape), np.empty_like(x_)
+        _biquad_forward_kernel(x_, b_, a_, w, y)
+        ctx.save_for_backward(torch.from_numpy(w), torch.from_numpy(b_), torch.from_numpy(a_))
+        ctx.dtypes = (b.dtype, a.dtype)
+        return torch.from_numpy(y).to(x.device)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        w, b, a = (t.numpy() for t in ctx.saved_tensors)
+        grad_y_ = _cpu_array(grad_y)
+        grads = [np.empty_like(grad_y_), np.empty_like(b), np.empty_like(a)]
+        _biquad_backward_kernel(grad_y_, w, b, a, *grads)
+        dtypes = (grad_y.dtype, *ctx.dtypes)
+        return tuple(
+            torch.from_numpy(g).to(device=grad_y.device, dtype=dtype) if need else None
+            for g, dtype, need in zip(grads, dtypes, ctx.needs_input_grad)
+        )
+
+
+def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Exact zero-state causal filtering through one biquad per row (float64 recursion, CPU).
+
+    Args:
+        x: `(batch, samples)` float32 or float64 signal.
+        b, a: `(batch, 3)` or `(3,)` coefficients [b0, b1, b2], [a0, a1, a2] (divided by a0 here).
+
+    Returns:
+        `(batch, samples)` in x's dtype, on x's device; differentiable in x, b and a.
+    """
+    if x.dim() != 2 or x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"biquad_filter: x must be a float32/float64 (batch, samples) tensor, got {x.dtype} {tuple(x.shape)}")
+    for name, c in (("b", b), ("a", a)):
+        if c.shape not in ((3,), (x.shape[0], 3)):
+            raise ValueError(f"biquad_filter: {name} must have shape (3,) or ({x.shape[0]}, 3), got {tuple(c.shape)}")
+    b, a = b.expand(x.shape[0], 3), a.expand(x.shape[0], 3)
+    a0 = a[:, :1]
+    return _Biquad.apply(x, b / a0, a[:, 1:] / a0)

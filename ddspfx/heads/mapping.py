@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ddspfx.core.errors import ConfigError
+
 N_INPUTS = 3  # onset features: RMS (dB), spectral centroid (semitones), spectral flatness (dB)
 
 
@@ -94,10 +96,10 @@ def build_mapping(kind: str, n_params: int = 14, init_std: float | None = None) 
     """The mapping network called `kind` ("linear", "mlp", "mlp_lrg") with the paper's sizes.
 
     Raises:
-        ValueError: unknown kind (the message lists the known ones).
+        ConfigError (a ValueError): unknown kind (the message lists the known ones).
     """
     if kind not in MAPPINGS:
-        raise ValueError(f"unknown mapping model {kind!r}; known: {sorted(MAPPINGS)}")
+        raise ConfigError(f"unknown mapping model {kind!r}; known: {sorted(MAPPINGS)}")
     return MAPPINGS[kind](n_params) if init_std is None else MAPPINGS[kind](n_params, init_std=init_std)
 
 

@@ -20,13 +20,12 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
-from numba import njit
 from torch.autograd.function import once_differentiable
 
+from ddspfx.core.errors import ConfigError
 from ddspfx.dsp.envelopes import decay_envelope, decay_envelope_sum
-from ddspfx.dsp.filters import biquad_coefficients, fsm_filter
+from ddspfx.dsp.filters import biquad_coefficients, biquad_filter, fsm_filter
 from ddspfx.params import ParamSpec
 from ddspfx.synths.base import Synth
 
@@ -132,127 +131,6 @@ def pitched_phase(
 FILTER_METHODS = ("auto", "recursive", "fsm")
 
 
-# The exact biquad recursion and its adjoint as compiled kernels, written here rather than with
-# `fsm_filter` or torchaudio's lfilter because they are much faster on a CPU. Measured for the high-pass
-# alone on 16 × 1 s at 44.1 kHz, 2 threads, forward / forward + backward: these kernels ≈ 2.3 / 6 ms;
-# `fsm_filter` (pad ≥ n, n_fft = 2^17) ≈ 14 / 35 ms with a float32 response and ≈ 25 / 75 ms in
-# float64; torchaudio lfilter ≈ 3 / 12 ms in float32 (its float32 recursion is off by 1e-3 at
-# 20 Hz, Q = 10) and ≈ 6 / 20 ms in float64 (its FIR part is a grouped conv1d run group by group).
-# They are generic DSP and could move to ddspfx.dsp.filters.
-
-
-@njit(cache=True, nogil=True)
-def _biquad_forward_kernel(x, b, a, w, y):
-    """Direct form II, zero state: w[n] = x[n] − a1·w[n−1] − a2·w[n−2], y[n] = Σ_k b_k·w[n−k].
-
-    x, y: (rows, samples), float32 or float64; w: (rows, samples) float64; b: (rows, 3) and a:
-    (rows, 2) = [a1, a2] (a0 = 1), float64. All arithmetic is float64.
-    """
-    rows, samples = x.shape
-    for r in range(rows):
-        b0, b1, b2, a1, a2 = b[r, 0], b[r, 1], b[r, 2], a[r, 0], a[r, 1]
-        w1 = 0.0
-        w2 = 0.0
-        for n in range(samples):
-            w0 = x[r, n] - a1 * w1 - a2 * w2
-            w[r, n] = w0
-            y[r, n] = b0 * w0 + b1 * w1 + b2 * w2
-            w2 = w1
-            w1 = w0
-
-
-@njit(cache=True, nogil=True)
-def _biquad_backward_kernel(grad_y, w, b, a, grad_x, grad_b, grad_a):
-    """Adjoint of `_biquad_forward_kernel`, backwards in time, with g = ∂L/∂y:
-    u[n] = Σ_k b_k·g[n+k] − a1·u[n+1] − a2·u[n+2],  ∂L/∂x[n] = u[n],
-    ∂L/∂b_k = Σ_n g[n]·w[n−k],  ∂L/∂a_k = −Σ_n u[n]·w[n−k]."""
-    rows, samples = grad_y.shape
-    for r in range(rows):
-        b0, b1, b2, a1, a2 = b[r, 0], b[r, 1], b[r, 2], a[r, 0], a[r, 1]
-        g1 = 0.0
-        g2 = 0.0
-        u1 = 0.0
-        u2 = 0.0
-        sb0 = 0.0
-        sb1 = 0.0
-        sb2 = 0.0
-        sa1 = 0.0
-        sa2 = 0.0
-        for n in range(samples - 1, -1, -1):
-            g0 = grad_y[r, n]
-            u0 = b0 * g0 + b1 * g1 + b2 * g2 - a1 * u1 - a2 * u2
-            grad_x[r, n] = u0
-            w0 = w[r, n]
-            wm1 = w[r, n - 1] if n >= 1 else 0.0
-            wm2 = w[r, n - 2] if n >= 2 else 0.0
-            sb0 += g0 * w0
-            sb1 += g0 * wm1
-            sb2 += g0 * wm2
-            sa1 -= u0 * wm1
-            sa2 -= u0 * wm2
-            g2 = g1
-            g1 = g0
-            u2 = u1
-            u1 = u0
-        grad_b[r, 0] = sb0
-        grad_b[r, 1] = sb1
-        grad_b[r, 2] = sb2
-        grad_a[r, 0] = sa1
-        grad_a[r, 1] = sa2
-
-
-def _cpu_array(t: torch.Tensor, dtype: torch.dtype | None = None) -> np.ndarray:
-    return t.detach().to(device="cpu", dtype=dtype or t.dtype).contiguous().numpy()
-
-
-class _Biquad(torch.autograd.Function):
-    """y = biquad(x) for x `(rows, samples)` (float32 or float64), b `(rows, 3)`, a `(rows, 2)` =
-    [a1, a2]. The recursions run in float64 (coefficients and state) whatever x's dtype."""
-
-    @staticmethod
-    def forward(ctx, x, b, a):
-        x_ = _cpu_array(x)
-        b_, a_ = _cpu_array(b, torch.float64), _cpu_array(a, torch.float64)
-        w, y = np.empty(x_.shape), np.empty_like(x_)
-        _biquad_forward_kernel(x_, b_, a_, w, y)
-        ctx.save_for_backward(torch.from_numpy(w), torch.from_numpy(b_), torch.from_numpy(a_))
-        ctx.dtypes = (b.dtype, a.dtype)
-        return torch.from_numpy(y).to(x.device)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y):
-        w, b, a = (t.numpy() for t in ctx.saved_tensors)
-        grad_y_ = _cpu_array(grad_y)
-        grads = [np.empty_like(grad_y_), np.empty_like(b), np.empty_like(a)]
-        _biquad_backward_kernel(grad_y_, w, b, a, *grads)
-        dtypes = (grad_y.dtype, *ctx.dtypes)
-        return tuple(
-            torch.from_numpy(g).to(device=grad_y.device, dtype=dtype) if need else None
-            for g, dtype, need in zip(grads, dtypes, ctx.needs_input_grad)
-        )
-
-
-def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """Exact zero-state causal filtering through one biquad per row (float64 recursion, CPU).
-
-    Args:
-        x: `(batch, samples)` float32 or float64 signal.
-        b, a: `(batch, 3)` or `(3,)` coefficients [b0, b1, b2], [a0, a1, a2] (divided by a0 here).
-
-    Returns:
-        `(batch, samples)` in x's dtype, on x's device; differentiable in x, b and a.
-    """
-    if x.dim() != 2 or x.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"biquad_filter: x must be a float32/float64 (batch, samples) tensor, got {x.dtype} {tuple(x.shape)}")
-    for name, c in (("b", b), ("a", a)):
-        if c.shape not in ((3,), (x.shape[0], 3)):
-            raise ValueError(f"biquad_filter: {name} must have shape (3,) or ({x.shape[0]}, 3), got {tuple(c.shape)}")
-    b, a = b.expand(x.shape[0], 3), a.expand(x.shape[0], 3)
-    a0 = a[:, :1]
-    return _Biquad.apply(x, b / a0, a[:, 1:] / a0)
-
-
 def high_pass(
     x: torch.Tensor,
     freq_hz: torch.Tensor,
@@ -340,11 +218,11 @@ class Snare808(Synth):
     ):
         super().__init__()
         if not sample_rate // 2 > MIN_FILTER_FREQ:
-            raise ValueError(f"Snare808: sample_rate must exceed {2 * MIN_FILTER_FREQ + 1:.0f} Hz, got {sample_rate}")
+            raise ConfigError(f"Snare808: sample_rate must exceed {2 * MIN_FILTER_FREQ + 1:.0f} Hz, got {sample_rate}")
         if not duration > 0:
-            raise ValueError(f"Snare808: duration must be positive, got {duration} s")
+            raise ConfigError(f"Snare808: duration must be positive, got {duration} s")
         if noise not in NOISE_KINDS:
-            raise ValueError(f"Snare808: noise must be one of {NOISE_KINDS}, got {noise!r}")
+            raise ConfigError(f"Snare808: noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.sample_rate = int(sample_rate)
         self.duration = float(duration)
         self.noise_kind = noise
@@ -352,7 +230,7 @@ class Snare808(Synth):
         self.params = snare808_params(self.sample_rate)
         length = self.n_samples if noise_length is None else noise_length
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"Snare808: noise_length must be a positive int, got {noise_length!r}")
+            raise ConfigError(f"Snare808: noise_length must be a positive int, got {noise_length!r}")
         generator = torch.Generator().manual_seed(int(noise_seed))
         self.register_buffer("noise", torch.rand(length, generator=generator) * 2 - 1)
 
@@ -416,17 +294,17 @@ def load_preset(name_or_path: str | Path, sample_rate: int = 44100) -> tuple[tor
     specs = snare808_params(sample_rate)
     preset = data.get("preset")
     if not isinstance(preset, dict):
-        raise ValueError(f"{path}: needs a \"preset\" section, an object of the {len(specs)} parameters")
+        raise ConfigError(f"{path}: needs a \"preset\" section, an object of the {len(specs)} parameters")
     damping = data.get("damping", {})
     if not isinstance(damping, dict):
-        raise ValueError(f"{path}: \"damping\" must be an object of parameter multipliers")
+        raise ConfigError(f"{path}: \"damping\" must be an object of parameter multipliers")
     for section, values in (("preset", preset), ("damping", damping)):
         unknown = [key for key in values if key not in PARAM_NAMES]
         if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown} in \"{section}\"; valid keys are {list(PARAM_NAMES)}")
+            raise ConfigError(f"{path}: unknown key(s) {unknown} in \"{section}\"; valid keys are {list(PARAM_NAMES)}")
     missing = [name for name in PARAM_NAMES if name not in preset]
     if missing:
-        raise ValueError(f"{path}: \"preset\" is missing key(s) {missing}")
+        raise ConfigError(f"{path}: \"preset\" is missing key(s) {missing}")
     values = [_preset_value(path, spec, preset[spec.name]) for spec in specs]
     normalized = torch.stack([spec.normalize(torch.tensor(v, dtype=torch.float64)) for spec, v in zip(specs, values)])
     multipliers = [_damping_value(path, name, damping.get(name, 1.0)) for name in PARAM_NAMES]
@@ -438,11 +316,11 @@ def _preset_path(name_or_path: str | Path) -> Path:
     if isinstance(name_or_path, Path) or text.endswith(".json") or "/" in text or "\\" in text:
         path = Path(name_or_path)
         if not path.is_file():
-            raise ValueError(f"{path}: preset file not found")
+            raise ConfigError(f"{path}: preset file not found")
         return path
     known = preset_names()
     if text not in known:
-        raise ValueError(f"unknown Snare808 preset {text!r}; known presets are {known} (in {PRESETS_DIR})")
+        raise ConfigError(f"unknown Snare808 preset {text!r}; known presets are {known} (in {PRESETS_DIR})")
     return PRESETS_DIR / f"{text}.json"
 
 
@@ -450,17 +328,17 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: invalid JSON ({error})") from None
+        raise ConfigError(f"{path}: invalid JSON ({error})") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the preset ({error})") from None
+        raise ConfigError(f"{path}: cannot read the preset ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a preset must be a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"{path}: a preset must be a JSON object, got {type(data).__name__}")
     return data
 
 
 def _number(path: Path, where: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{path}: {where} must be a finite number, got {value!r}")
+        raise ConfigError(f"{path}: {where} must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -468,7 +346,7 @@ def _preset_value(path: Path, spec: ParamSpec, value) -> float:
     value = _number(path, f"preset value of {spec.name!r}", value)
     if not spec.min <= value <= spec.max:
         unit = f" {spec.unit}" if spec.unit else ""
-        raise ValueError(
+        raise ConfigError(
             f"{path}: preset value of {spec.name!r} is {value:g}{unit}, outside its range "
             f"[{spec.min:g}, {spec.max:g}]{unit}"
         )
@@ -478,5 +356,5 @@ def _preset_value(path: Path, spec: ParamSpec, value) -> float:
 def _damping_value(path: Path, name: str, value) -> float:
     value = _number(path, f"damping of {name!r}", value)
     if value < 0:
-        raise ValueError(f"{path}: damping of {name!r} must be >= 0, got {value:g}")
+        raise ConfigError(f"{path}: damping of {name!r} must be >= 0, got {value:g}")
     return value

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ddspfx.core.errors import ConfigError
 from ddspfx.core.media import curves_panels_figure, log_audio, spectrogram_figure
 from ddspfx.core.metrics import MetricSpec
 from ddspfx.core.task import Task
@@ -77,7 +78,7 @@ def resolve_drum_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str,
             log.info("%s holds %d drums %s: training on %r (choose with data.drum=<name>)", root, len(drums), list(drums), name)
         return name, drums[name]
     if str(drum) not in drums:
-        raise ValueError(f"data.drum={drum!r} is not a drum folder of {root}; found {sorted(drums)}")
+        raise ConfigError(f"data.drum={drum!r} is not a drum folder of {root}; found {sorted(drums)}")
     return str(drum), drums[str(drum)]
 
 
@@ -117,10 +118,12 @@ class RemapTask(Task):
         self.window = int(window)
         self.clamp_features = bool(clamp_features)
         self.data = {**DEFAULT_DATA, **dict(data or {})}
-        self.dataset = dataset if dataset is not None else self._load_dataset()
         self.direct = self.model_kind == DIRECT
         self.fit_split = "test" if self.direct else "train"
-        preset_controls, damping = load_preset(preset, sample_rate=self.sample_rate)
+        preset_controls, damping = load_preset(preset, sample_rate=self.sample_rate)  # config errors before the data
+        if not self.direct:
+            build_mapping(self.model_kind, synth.n_params)
+        self.dataset = dataset if dataset is not None else self._load_dataset()
         self.register_buffer("preset", preset_controls)
         self.register_buffer("damping", torch.ones_like(damping) if self.direct else damping)
         with torch.no_grad():
@@ -151,7 +154,7 @@ class RemapTask(Task):
         if weights == "range":
             return range_weights(self.dataset.targets[self.dataset.splits["train"]])
         if isinstance(weights, str):
-            raise ValueError(f"loss_weights must be null, 'range' or {len(TARGET_FEATURES)} numbers, got {weights!r}")
+            raise ConfigError(f"loss_weights must be null, 'range' or {len(TARGET_FEATURES)} numbers, got {weights!r}")
         return torch.as_tensor(list(weights), dtype=torch.float32)
 
     # --- model -----------------------------------------------------------------------------

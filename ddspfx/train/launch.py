@@ -384,10 +384,10 @@ def run_training(cfg: DictConfig, script: str | None = None) -> dict[str, Any]:
     except (TrainingStopped, CheckpointWriteError) as e:
         fail(EXIT_STOPPED, str(e))
     except Exception as e:  # Hydra wraps errors raised while building the task
-        data_error = find_error(e, DataError)
-        if data_error is None:
+        cause = find_error(e, DataError) or find_error(e, ConfigError)
+        if cause is None:
             raise
-        fail(EXIT_CONFIG, str(data_error))
+        fail(EXIT_CONFIG, str(cause))
     except KeyboardInterrupt:
         fail(EXIT_SIGNAL["SIGINT"], "interrupted twice: stopped without saving (the last "
                                     "checkpoint written at an epoch end is kept)")

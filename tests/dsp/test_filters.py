@@ -11,6 +11,7 @@ from ddspfx.dsp.filters import (
     BIQUAD_KINDS,
     DEFAULT_PAD,
     biquad_coefficients,
+    biquad_filter,
     frequency_response,
     fsm_filter,
     lfilter_cascade,
@@ -274,3 +275,24 @@ def test_gradcheck_fsm_filter_and_design():
     q = torch.tensor([0.3, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
     for kind in BIQUAD_KINDS:
         assert torch.autograd.gradcheck(lambda f, g, q: biquad_coefficients(kind, f, g, q, FS), (f0, gain, q))
+
+
+def test_biquad_filter_matches_scipy_and_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 300, dtype=torch.float64, generator=g)
+    b = torch.tensor([[0.3, -0.5, 0.2], [1.0, 0.0, 0.0], [0.5, 0.1, -0.2]], dtype=torch.float64)
+    a = torch.tensor([[1.0, -1.5, 0.7], [2.0, -0.2, 0.1], [1.0, 0.3, 0.2]], dtype=torch.float64)
+    reference = np.stack([scipy.signal.lfilter(b[i].numpy(), a[i].numpy(), x[i].numpy()) for i in range(3)])
+    np.testing.assert_allclose(biquad_filter(x, b, a).numpy(), reference, rtol=0, atol=1e-12)
+    inputs = (x[:, :40].clone().requires_grad_(), b.clone().requires_grad_(), a.clone().requires_grad_())
+    assert torch.autograd.gradcheck(biquad_filter, inputs)
+
+
+def test_biquad_filter_shared_coefficients_and_bad_shapes():
+    x = torch.randn(2, 50, generator=torch.Generator().manual_seed(1))
+    b, a = torch.tensor([0.2, 0.4, 0.2]), torch.tensor([1.0, -0.3, 0.1])
+    torch.testing.assert_close(biquad_filter(x, b, a), biquad_filter(x, b.expand(2, 3), a.expand(2, 3)))
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\) or \(2, 3\), got \(3, 3\)"):
+        biquad_filter(x, torch.ones(3, 3), a)
+    with pytest.raises(ValueError, match="x must be a float32/float64"):
+        biquad_filter(x[0], b, a)

@@ -15,7 +15,6 @@ from ddspfx.synths.registry import build_synth
 from ddspfx.synths.snare808 import (
     PARAM_NAMES,
     PRESETS_DIR,
-    biquad_filter,
     high_pass,
     load_preset,
     pitched_phase,
@@ -270,27 +269,6 @@ def test_high_pass_stress_low_cutoff_high_q_and_nyquist(fc):
     for method, tolerance in (("recursive", 1e-5), ("fsm", tail_bound + 1e-5)):
         y = high_pass(x, torch.tensor([fc]), torch.tensor([q]), sr, method=method)
         assert np.abs(y[0].double().numpy() - reference).max() < tolerance, method
-
-
-def test_biquad_filter_matches_scipy_and_gradcheck():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 300, dtype=torch.float64, generator=g)
-    b = torch.tensor([[0.3, -0.5, 0.2], [1.0, 0.0, 0.0], [0.5, 0.1, -0.2]], dtype=torch.float64)
-    a = torch.tensor([[1.0, -1.5, 0.7], [2.0, -0.2, 0.1], [1.0, 0.3, 0.2]], dtype=torch.float64)
-    reference = np.stack([scipy.signal.lfilter(b[i].numpy(), a[i].numpy(), x[i].numpy()) for i in range(3)])
-    np.testing.assert_allclose(biquad_filter(x, b, a).numpy(), reference, rtol=0, atol=1e-12)
-    inputs = (x[:, :40].clone().requires_grad_(), b.clone().requires_grad_(), a.clone().requires_grad_())
-    assert torch.autograd.gradcheck(biquad_filter, inputs)
-
-
-def test_biquad_filter_shared_coefficients_and_bad_shapes():
-    x = torch.randn(2, 50, generator=torch.Generator().manual_seed(1))
-    b, a = torch.tensor([0.2, 0.4, 0.2]), torch.tensor([1.0, -0.3, 0.1])
-    torch.testing.assert_close(biquad_filter(x, b, a), biquad_filter(x, b.expand(2, 3), a.expand(2, 3)))
-    with pytest.raises(ValueError, match=r"b must have shape \(3,\) or \(2, 3\), got \(3, 3\)"):
-        biquad_filter(x, torch.ones(3, 3), a)
-    with pytest.raises(ValueError, match="x must be a float32/float64"):
-        biquad_filter(x[0], b, a)
 
 
 def test_bad_filter_method_raises():

@@ -133,3 +133,15 @@ def test_range_loss_weights_and_bad_weights(dataset):
     assert torch.allclose(task.loss.weights, 1 / spread)
     with pytest.raises(ValueError, match="loss_weights"):
         make_task(dataset, loss_weights="unit")
+
+
+def test_direct_optimisation_lowers_the_test_loss(dataset, tmp_path):
+    from ddspfx.train import Trainer
+
+    task = make_task(dataset, model="direct")
+    before = task.validation_step(batch_of(task, "test"))["loss"].item()
+    cfg = {"device": "cpu", "epochs": 20, "steps_per_epoch": 1, "batch_size": 256, "valid_batch_size": 256,
+           "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 5e-3}, "grad_clip": None,
+           "media_every": None, "progress": False}
+    summary = Trainer(task, cfg, tmp_path).fit()
+    assert summary["best_valid_loss"] < before
