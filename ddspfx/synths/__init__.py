@@ -3,5 +3,6 @@
 from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
 from ddspfx.synths.snare808 import Snare808
+from ddspfx.synths.texenv import TexEnvSynth
 
-__all__ = ["FMSynth", "Snare808", "Synth"]
+__all__ = ["FMSynth", "Snare808", "Synth", "TexEnvSynth"]

@@ -4,6 +4,7 @@
 |---|---|
 | fm | FMSynth (DX7 algorithms 5/6, "ddx7_56") |
 | snare808 | Snare808 (the TR-808-style snare of timbre remapping) |
+| texenv | TexEnvSynth (subband-noise texture synth, TexEnv/SubEnv of the texture papers) |
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
 from ddspfx.synths.snare808 import Snare808
+from ddspfx.synths.texenv import TexEnvSynth
 
-SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth, "snare808": Snare808}
+SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth, "snare808": Snare808, "texenv": TexEnvSynth}
 
 
 def known_synths() -> list[str]:
