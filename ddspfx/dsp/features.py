@@ -6,7 +6,7 @@ building blocks take frames `(..., frame_size)` (any leading dimensions) and ret
 Target features (`target_features`, §4.2), from the first MIN_TARGET_SAMPLES samples:
     frames of FRAME_SIZE = 2048 samples, hop HOP = 512; "transient" = mean of frames 0–1,
     "sustain" = mean of frames 2–65 (§4.1 "mean of n frames from k", `frame_mean`):
-    SPL_T, SPL_S   loudness (dB, LKFS style, K-weighted per frame)
+    SPL_T, SPL_S   loudness (dB, LKFS style, each frame K-weighted from zero state)
     SC_T,  SC_S    spectral centroid (flat-top window, floored log magnitudes, Kazazis scale)
     SF_T,  SF_S    spectral flatness (dB, 20·log10 of a power ratio, in [−160, 0])
     TC             temporal centroid of one frame of TC_FRAME = 5512 samples (Schlauch scale)
@@ -21,18 +21,25 @@ Reference quirk kept behind `clamp=True`: the reference K-weights with torchaudi
 `lfilter(…, clamp=True)`, which clips each stage's output to [−1, 1]; the gradient through a
 clipped sample is 0 (§14.6). Off by default.
 
-Speed. Per-frame K-weighting with zero initial state is a causal convolution of each frame with
-the first `frame_size` samples of the cascade's impulse response; the response is computed once
-per (sample rate, frame size, stages, dtype, device) and all frames are filtered at once by an
-rFFT of size ≥ 2·frame_size. The temporal centroid is linear in x², so its two sums are dot
-products of x² with fixed weight vectors (`_temporal_weights`) instead of a 2048-tap convolution.
+Speed. `loudness` (per frame): K-weighting with zero initial state is a causal convolution of
+each frame with the first `frame_size` samples of the cascade's impulse response; the response is
+computed once per (sample rate, frame size, stages, dtype, device) and all frames are filtered at
+once by an rFFT of size ≥ 2·frame_size. `frame_loudness` (used by `target_features`) gets the same
+zero-state frame energies from the signal, without framing: the cascade has only 4 states, so
+short blocks join exactly into hops and frames (small matrix products, no FFT). The centroid and
+flatness spectra are floored |rFFT|² or |rFFT| with a one-pass backward (`_FlooredSpectrum`). The temporal
+centroid is linear in x², so its two sums are dot products of x² with fixed weight vectors
+(`_temporal_weights`) instead of a 2048-tap convolution.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ddspfx.dsp.checks import check_audio
@@ -97,16 +104,60 @@ class _RealFFT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        weights = torch.full((grad.shape[-1],), 0.5, dtype=grad.real.dtype, device=grad.device)
-        weights[0] = 1.0
-        if ctx.n % 2 == 0:
-            weights[-1] = 1.0
+        weights = _adjoint_weights(ctx.n, grad.real.dtype, grad.device)
         return torch.fft.irfft(grad * weights, n=ctx.n, norm="forward")
+
+
+def _adjoint_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`(n // 2 + 1,)`: [1, ½, …, ½, 1] (last ½ for odd n), the rFFT adjoint's bin weights."""
+    weights = torch.full((n // 2 + 1,), 0.5, dtype=dtype, device=device)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    return weights
 
 
 def _rfft(x: torch.Tensor) -> torch.Tensor:
     """One-sided FFT of `x` `(..., L)` → `(..., L // 2 + 1)` complex (differentiable)."""
     return _RealFFT.apply(x)
+
+
+class _FlooredSpectrum(torch.autograd.Function):
+    """max(|rFFT(x·w)|², floor) (power) or max(|rFFT(x·w)|, floor) (magnitude) over the last
+    dimension, differentiable in x (not in w); zero gradient where floored.
+
+    Backward: one real scale per bin (2·g for power, g/|X| for magnitude, times the rFFT adjoint's
+    bin weights, see `_RealFFT`), one complex-by-real product, one inverse real FFT, × w. Autograd
+    through |X|², |X| and the clamp takes several more complex-sized passes.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, window: torch.Tensor, floor: float, magnitude: bool) -> torch.Tensor:
+        spectrum = torch.fft.rfft(x * window)
+        power = torch.addcmul(spectrum.real.square(), spectrum.imag, spectrum.imag)
+        kept = power >= (floor * floor if magnitude else floor)
+        out = power.clamp_(min=floor * floor).sqrt_() if magnitude else power.clamp_(min=floor)
+        ctx.save_for_backward(spectrum, window, kept, out if magnitude else None)
+        ctx.n = x.shape[-1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        spectrum, window, kept, abs_spectrum = ctx.saved_tensors  # abs_spectrum: None for power
+        weights = _adjoint_weights(ctx.n, grad.dtype, grad.device)
+        scale = grad * (2 * weights) if abs_spectrum is None else grad * weights / abs_spectrum
+        scale = scale.masked_fill_(~kept, 0.0)
+        return torch.fft.irfft(spectrum * scale, n=ctx.n, norm="forward") * window, None, None, None
+
+
+def _floored_power(frames: torch.Tensor, window: torch.Tensor, floor: float) -> torch.Tensor:
+    """max(|rFFT(frames·window)|², floor) of frames `(..., L)` → `(..., L // 2 + 1)` (differentiable)."""
+    return _FlooredSpectrum.apply(frames, window, floor, False)
+
+
+def _floored_magnitude(frames: torch.Tensor, window: torch.Tensor, floor: float) -> torch.Tensor:
+    """max(|rFFT(frames·window)|, floor) of frames `(..., L)` → `(..., L // 2 + 1)` (differentiable)."""
+    return _FlooredSpectrum.apply(frames, window, floor, True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,6 +325,216 @@ def loudness(frames: torch.Tensor, sample_rate: float, clamp: bool = False) -> t
     return LOUDNESS_OFFSET_DB + 10 * torch.log10(weighted.square().mean(-1) + LOUDNESS_EPS)
 
 
+# Signal-level loudness of overlapping frames (`frame_loudness`)
+LOUDNESS_BLOCK = 32  # samples, the smallest segment of `frame_loudness` (dense block × block products)
+
+
+class _LoudnessOperators(NamedTuple):
+    """Fixed matrices of `frame_loudness`; m = hop // LOUDNESS_BLOCK blocks per hop, M =
+    frame_size // hop hops per frame. All act on row vectors (x @ matrix)."""
+
+    block_rest: torch.Tensor  # (block, block): x ↦ (I − Q_b Q_bᵀ)·T·x, T the block's zero-state filter
+    block_alpha: torch.Tensor  # (block, 4) float64: x ↦ α = Q_bᵀ·T·x
+    block_state: torch.Tensor  # (block, 4) float64: x ↦ end state Σ_j A^(block−1−j)·B·x[j]
+    hop_to_v: torch.Tensor  # (4m, 4m) float64, `_join_operators`
+    hop_to_state: torch.Tensor  # (4m, 4) float64
+    hop_basis: torch.Tensor  # (4m, 4m) float64, orthogonal; its last 4 columns give a hop's α
+    frame_to_v: torch.Tensor  # (4M, 4M) float64
+
+
+class _Dyadic(NamedTuple):
+    """An exact array ints / 2**shift, ints a numpy object array of Python ints. The K-weighting
+    coefficients are float64 numbers, i.e. dyadic rationals: their sums and products stay exact."""
+
+    ints: np.ndarray
+    shift: int
+
+    @staticmethod
+    def of(values: np.ndarray) -> _Dyadic:
+        """From an object array of Fractions (or ints) whose denominators are powers of two."""
+        exact = [Fraction(v) for v in values.ravel().tolist()]
+        shift = max(v.denominator.bit_length() - 1 for v in exact)
+        ints = [v.numerator << (shift - v.denominator.bit_length() + 1) for v in exact]
+        return _Dyadic(np.array(ints, dtype=object).reshape(values.shape), shift)
+
+    def __matmul__(self, other: _Dyadic) -> _Dyadic:
+        return _Dyadic(self.ints @ other.ints, self.shift + other.shift)
+
+    def f64(self) -> np.ndarray:
+        """The values, each rounded once to float64 (Python's int division rounds correctly)."""
+        return np.vectorize(lambda v: v / (1 << self.shift), otypes=[np.float64])(self.ints)
+
+
+def _k_weighting_state_space(sample_rate: float) -> tuple[_Dyadic, _Dyadic, _Dyadic, float]:
+    """The K-weighting cascade as one 4-state system, each biquad in transposed direct form II:
+    z[n+1] = A·z[n] + B·x[n], y[n] = C·z[n] + D·x[n], z = (shelf states, high-pass states).
+
+    Returns:
+        A `(4, 4)`, B `(4,)`, C `(4,)` exact (`_Dyadic`), D float64.
+    """
+    coefficients = k_weighting_coefficients(sample_rate)
+    b, a = (np.array([[Fraction(v) for v in row] for row in c.tolist()]) for c in coefficients)
+    A = np.zeros((4, 4), dtype=object)
+    B = np.zeros(4, dtype=object)
+    for stage in (0, 1):
+        rows = slice(2 * stage, 2 * stage + 2)
+        A[rows, rows] = [[-a[stage, 1], 1], [-a[stage, 2], 0]]
+        B[rows] = b[stage, 1:] - a[stage, 1:] * b[stage, 0]
+    # The high pass's input is the shelf's output z[0] + b₀·x, entering through its B₂.
+    A[2:, 0] = B[2:]
+    B[2:] = B[2:] * b[0, 0]
+    C = np.array([b[1, 0], 0, 1, 0], dtype=object)
+    return _Dyadic.of(A), _Dyadic.of(B), _Dyadic.of(C), float(b[0, 0] * b[1, 0])
+
+
+def _powers(A: _Dyadic, count: int) -> list[_Dyadic]:
+    """A⁰ … A^(count−1), exact."""
+    powers = [_Dyadic(np.eye(4, dtype=int).astype(object), 0)]
+    for _ in range(count - 1):
+        powers.append(powers[-1] @ A)
+    return powers
+
+
+@lru_cache(maxsize=8)
+def _k_weighting_design(sample_rate: float, frame_size: int, hop: int, block: int) -> tuple[np.ndarray, ...]:
+    """What `_loudness_operators` needs of the K-weighting, computed exactly and rounded once to
+    float64. Float64 arithmetic would accumulate round-off through the high pass's double pole
+    near z = 1 (≈3e−9 dB in the loudness of low-frequency input; ≈3e−11 dB when built exactly).
+
+    Returns:
+        response `(block,)` h[0 … block − 1]; phi `(block, 4)`, row n = C·Aⁿ; psi `(block, 4)`,
+        row j = (A^(block−1−j)·B)ᵀ; hop_powers `(hop // block + 1, 4, 4)`, A_b⁰ … A_b^m with
+        A_b = A^block; frame_powers `(frame_size // hop + 1, 4, 4)`, A_h⁰ … A_h^M with A_h = A^hop.
+    """
+    A, B, C, D = _k_weighting_state_space(sample_rate)
+    powers = _powers(A, block + 1)
+    phi = np.stack([(C @ power).f64() for power in powers[:block]])
+    response = np.array([D] + [float((C @ power @ B).f64()) for power in powers[: block - 1]])
+    psi = np.stack([(powers[block - 1 - j] @ B).f64() for j in range(block)])
+    hop_powers = _powers(powers[block], hop // block + 1)
+    frame_powers = _powers(hop_powers[-1], frame_size // hop + 1)
+    return response, phi, psi, *(np.stack([power.f64() for power in ps]) for ps in (hop_powers, frame_powers))
+
+
+def _f64(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+
+
+def _join_operators(powers: np.ndarray, r: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Operators that join m consecutive segments of ℓ samples (`frame_loudness`).
+
+    Args:
+        powers: `(m + 1, 4, 4)` float64, A_ℓ⁰ … A_ℓ^m with A_ℓ = A^ℓ.
+        r: `(4, 4)`, the segment's R (its zero-input responses are Φ_ℓ = Q_ℓ·R).
+
+    Returns:
+        to_v `(4m, 4m)`: (s_c)_c ↦ (R·g_c)_c, g_c = Σ_{c' < c} A_ℓ^(c−1−c')·s_c' the state child c
+            starts from; to_state `(4m, 4)`: (s_c)_c ↦ Σ_c A_ℓ^(m−1−c)·s_c, the joined end state;
+        basis `(4m, 4m)` orthogonal, last 4 columns Q_Z where Z = (R·A_ℓ^c)_c = Q_Z·R_Z is the
+            joined segment's Φ in the children's Q_ℓ coordinates; R_Z `(4, 4)`. All float64.
+    """
+    m = powers.shape[0] - 1
+    to_g = np.zeros((m, 4, m, 4))
+    for c in range(m):
+        for earlier in range(c):
+            to_g[earlier, :, c, :] = powers[c - 1 - earlier].T
+    to_v = _f64(to_g.reshape(4 * m, 4 * m)) @ torch.block_diag(*[r.T] * m)
+    to_state = _f64(np.concatenate([powers[m - 1 - c].T for c in range(m)]))
+    q, r_joined = torch.linalg.qr(torch.cat([r @ _f64(powers[c]) for c in range(m)]), mode="complete")
+    return to_v, to_state, torch.cat([q[:, 4:], q[:, :4]], dim=1), r_joined[:4]
+
+
+@lru_cache(maxsize=16)
+def _loudness_operators(
+    sample_rate: float, frame_size: int, hop: int, block: int, dtype: torch.dtype, device: torch.device
+) -> _LoudnessOperators:
+    """The matrices of `frame_loudness` (float64; block_rest in `dtype`) on `device`."""
+    response, phi, psi, hop_powers, frame_powers = _k_weighting_design(sample_rate, frame_size, hop, block)
+    lag = np.subtract.outer(np.arange(block), np.arange(block))
+    toeplitz = _f64(np.where(lag >= 0, response[np.maximum(lag, 0)], 0.0))
+    q, r = torch.linalg.qr(_f64(phi))
+    hop_to_v, hop_to_state, hop_basis, r_hop = _join_operators(hop_powers, r)
+    operators = _LoudnessOperators(
+        block_rest=(toeplitz - q @ (q.T @ toeplitz)).T.to(dtype),
+        block_alpha=(q.T @ toeplitz).T,
+        block_state=_f64(psi),
+        hop_to_v=hop_to_v,
+        hop_to_state=hop_to_state,
+        hop_basis=hop_basis,
+        frame_to_v=_join_operators(frame_powers, r_hop)[0],
+    )
+    return _LoudnessOperators(*(t.to(device).contiguous() for t in operators))
+
+
+def _join_v(alpha: torch.Tensor, state: torch.Tensor, to_v: torch.Tensor) -> torch.Tensor:
+    """v = (α_c + R·g_c)_c `(..., 4m)` of m children, from their α and end states `(..., m, 4)`."""
+    return alpha.flatten(-2) + state.flatten(-2) @ to_v
+
+
+def _frame_energies(
+    audio: torch.Tensor, sample_rate: float, n_frames: int, frame_size: int, hop: int
+) -> torch.Tensor:
+    """Σₙ y_k[n]² of every frame's zero-state K-weighted output y_k (see `frame_loudness`).
+
+    Args:
+        audio: `(..., samples)`, samples ≥ (n_frames − 1)·hop + frame_size.
+        sample_rate: in Hz.
+        n_frames, frame_size, hop: frames from sample 0; LOUDNESS_BLOCK | hop | frame_size.
+
+    Returns:
+        `(..., n_frames)` float64.
+    """
+    rest_dtype = torch.promote_types(audio.dtype, torch.float32)
+    block = LOUDNESS_BLOCK
+    ops = _loudness_operators(float(sample_rate), frame_size, hop, block, rest_dtype, audio.device)
+    needed = (n_frames - 1) * hop + frame_size
+    if audio.shape[-1] != needed:
+        audio = audio[..., :needed]
+    blocks = audio.reshape(*audio.shape[:-1], needed // hop, hop // block, block)
+    # The energy off the span of Φ is a plain sum of squares: audio's precision is enough for it.
+    rest = (blocks.to(rest_dtype) @ ops.block_rest).square().sum(-1).to(torch.float64)  # (..., hops, m)
+    blocks = blocks.to(torch.float64)
+    alpha, state = blocks @ ops.block_alpha, blocks @ ops.block_state  # (..., hops, m, 4)
+    v = _join_v(alpha, state, ops.hop_to_v) @ ops.hop_basis
+    rest = rest.sum(-1) + v[..., :-4].square().sum(-1)  # (..., hops)
+    alpha, state = v[..., -4:], state.flatten(-2) @ ops.hop_to_state
+    per_frame = frame_size // hop
+    windows = (t.unfold(-2, per_frame, 1).transpose(-1, -2) for t in (alpha, state))  # (…, n_frames, M, 4)
+    return rest.unfold(-1, per_frame, 1).sum(-1) + _join_v(*windows, ops.frame_to_v).square().sum(-1)
+
+
+def frame_loudness(audio: torch.Tensor, sample_rate: float, n_frames: int, clamp: bool = False) -> torch.Tensor:
+    """`loudness` of the frames `frame_signal(audio, FRAME_SIZE, HOP, n_frames)`, computed from the
+    signal: the same zero-state K-weighting of each frame, without filtering frame by frame.
+
+    clamp=False (exact): a segment of ℓ samples filtered from zero state gives y = T_ℓ·x; the
+    cascade has 4 states, so its zero-input responses span 4 columns Φ_ℓ = Q_ℓ·R_ℓ. Keep per
+    segment its energy off that span, α = Q_ℓᵀ·y and its end state s. In m joined segments, child
+    c starts from the state g_c its predecessors leave and gains Φ_ℓ·g_c = Q_ℓ·(R_ℓ·g_c), so the
+    joined energy is Σ_c (energy off the span)_c + |v|², v = (α_c + R_ℓ·g_c)_c; v splits again into
+    the joined α and energy off the joined span (an orthogonal 4m × 4m change of basis). Blocks of
+    LOUDNESS_BLOCK samples join into hops, every FRAME_SIZE / HOP consecutive hops into a frame.
+    All energies are sums of squares, so no large terms cancel (a loud past never enters a frame);
+    states, α and v are float64; the matrices come from exact powers of A (`_k_weighting_design`).
+
+    Args:
+        audio: `(..., samples)`, samples ≥ (n_frames − 1)·HOP + FRAME_SIZE; later samples are unused.
+        sample_rate: in Hz.
+        n_frames: number of frames, from sample 0.
+        clamp: the reference's ±1 clipping of each stage (then frame by frame, see `k_weight`).
+
+    Returns:
+        `(..., n_frames)` in dB, audio's dtype (≥ −80.691; −80.691 for silence).
+    """
+    _check_frames(audio, "frame_loudness")
+    frames = frame_signal(audio, FRAME_SIZE, HOP, n_frames)  # validates the sizes
+    if clamp:
+        return loudness(frames, sample_rate, clamp=True)
+    _check_rate(sample_rate, "frame_loudness")
+    energy = _frame_energies(audio, sample_rate, n_frames, FRAME_SIZE, HOP)
+    return (LOUDNESS_OFFSET_DB + 10 * torch.log10(energy / FRAME_SIZE + LOUDNESS_EPS)).to(audio.dtype)
+
+
 # ----------------------------------------------------------------------------------------------
 # Spectral centroid and flatness
 
@@ -317,13 +578,18 @@ def spectral_centroid_full(frames: torch.Tensor, sample_rate: float) -> torch.Te
     _check_rate(sample_rate, "spectral_centroid_full")
     size = frames.shape[-1]
     window = _window("flattop", size, True, frames.dtype, frames.device)
-    magnitude = _rfft(frames * window).abs().clamp(min=CENTROID_MAGNITUDE_FLOOR)
+    magnitude = _floored_magnitude(frames, window, CENTROID_MAGNITUDE_FLOOR)
     return kazazis(_centroid_hz(torch.log1p(magnitude), size, sample_rate))
+
+
+def _hann(frames: torch.Tensor) -> torch.Tensor:
+    """The periodic Hann window `(L,)` of frames `(..., L)`."""
+    return _window("hann", frames.shape[-1], False, frames.dtype, frames.device)
 
 
 def _hann_spectrum(frames: torch.Tensor) -> torch.Tensor:
     """rFFT of frames `(..., L)` under a periodic Hann window → `(..., L // 2 + 1)` complex."""
-    return _rfft(frames * _window("hann", frames.shape[-1], False, frames.dtype, frames.device))
+    return _rfft(frames * _hann(frames))
 
 
 def _semitones_from_spectrum(spectrum: torch.Tensor, frame_size: int, sample_rate: float) -> torch.Tensor:
@@ -347,10 +613,8 @@ def spectral_centroid_semitones(frames: torch.Tensor, sample_rate: float) -> tor
     return _semitones_from_spectrum(_hann_spectrum(frames), frames.shape[-1], sample_rate)
 
 
-def _flatness_db_from_spectrum(spectrum: torch.Tensor) -> torch.Tensor:
-    # |X|² through view_as_real: its backward is one multiply (spectral.power's Re/Im views
-    # each scatter into a zero complex tensor).
-    floored = torch.view_as_real(spectrum).square().sum(-1).clamp(min=FLATNESS_POWER_FLOOR)
+def _flatness_db_from_power(floored: torch.Tensor) -> torch.Tensor:
+    """20·log10(flatness + 1e−8) of powers `(..., bins)` already floored at 1e−10."""
     # ≤ 1 by the AM–GM inequality; the clamp only removes rounding above 1.
     flatness = (torch.exp(torch.log(floored).mean(-1)) / floored.mean(-1)).clamp(max=1.0)
     return 20 * torch.log10(flatness + FLATNESS_EPS)
@@ -368,7 +632,7 @@ def spectral_flatness_db(frames: torch.Tensor) -> torch.Tensor:
         silence and white spectra give ≈ 0).
     """
     _check_frames(frames, "spectral_flatness_db")
-    return _flatness_db_from_spectrum(_hann_spectrum(frames))
+    return _flatness_db_from_power(_floored_power(frames, _hann(frames), FLATNESS_POWER_FLOOR))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,9 +736,11 @@ def target_features(audio: torch.Tensor, sample_rate: float, clamp: bool = False
     """
     check_audio(audio, "target_features", MIN_TARGET_SAMPLES)
     _check_rate(sample_rate, "target_features")
+    if audio.shape[-1] > MIN_TARGET_SAMPLES:  # one slice: its backward then runs once, not per feature
+        audio = audio[:, :MIN_TARGET_SAMPLES]
     frames = frame_signal(audio, FRAME_SIZE, HOP, N_FRAMES)  # (batch, 66, 2048)
     per_frame = (
-        loudness(frames, sample_rate, clamp),
+        frame_loudness(audio, sample_rate, N_FRAMES, clamp),
         spectral_centroid_full(frames, sample_rate),
         spectral_flatness_db(frames),
     )
@@ -503,7 +769,10 @@ def onset_features(audio: torch.Tensor, sample_rate: float, window: int = ONSET_
     _check_rate(sample_rate, "onset_features")
     frame = audio[:, :window]
     spectrum = _hann_spectrum(frame)
+    # |X|² through view_as_real: its backward is one multiply (spectral.power's Re/Im views each
+    # scatter into a zero complex tensor).
+    power = torch.view_as_real(spectrum).square().sum(-1).clamp(min=FLATNESS_POWER_FLOOR)
     return torch.stack(
-        [rms_db(frame), _semitones_from_spectrum(spectrum, window, sample_rate), _flatness_db_from_spectrum(spectrum)],
+        [rms_db(frame), _semitones_from_spectrum(spectrum, window, sample_rate), _flatness_db_from_power(power)],
         dim=-1,
     )

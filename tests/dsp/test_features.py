@@ -13,6 +13,7 @@ from ddspfx.dsp.features import (
     TARGET_FEATURES,
     TARGET_LABELS,
     TARGET_UNITS,
+    frame_loudness,
     frame_mean,
     frame_signal,
     k_weighting_coefficients,
@@ -188,6 +189,75 @@ def test_loudness_of_silence_is_the_floor():
     np.testing.assert_allclose(loudness(torch.zeros(3, 64), SR).numpy(), -0.691 - 80.0, atol=1e-9)
 
 
+def loudness_signals(rate, samples=MIN_TARGET_SAMPLES + 100, seed=12):
+    """`(8, samples)` float64: random, silence, full-scale sines (997 Hz, 20 Hz), full-scale white
+    noise, a loud burst before quiet noise (frames starting after it), a DC step then a quiet
+    tail, and a chirp up from 0 Hz (most of it cut by the 38 Hz high pass)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / rate
+    burst = 1e-4 * rng.standard_normal(samples)
+    burst[3000:4500] += rng.standard_normal(1500)
+    dc_step = 1e-3 * rng.standard_normal(samples)
+    dc_step[:1024] = 1.0
+    signals = [
+        0.3 * rng.standard_normal(samples),
+        np.zeros(samples),
+        np.sin(2 * np.pi * 997 * t),
+        np.sin(2 * np.pi * 20 * t + 0.3),
+        rng.uniform(-1, 1, samples),
+        burst,
+        dc_step,
+        np.sin(2 * np.pi * 200 * t**2) * np.exp(-t / 0.1),
+    ]
+    return torch.from_numpy(np.stack(signals))
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_frame_loudness_equals_the_per_frame_path(rate):
+    audio = loudness_signals(rate)
+    frames = frame_signal(audio, 2048, 512, 66)
+    ours = frame_loudness(audio, rate, 66)
+    assert ours.shape == (8, 66) and ours.dtype == torch.float64
+    torch.testing.assert_close(ours, loudness(frames, rate), atol=1e-9, rtol=0)
+    np.testing.assert_allclose(ours.numpy(), np_loudness(frames.numpy(), rate), atol=1e-9)
+    # float32: within a few float32 ulps of the per-frame path (7.6e-6 dB at -80 dB).
+    ours32 = frame_loudness(audio.float(), rate, 66)
+    assert ours32.dtype == torch.float32
+    torch.testing.assert_close(ours32, loudness(frames.float(), rate), atol=2e-5, rtol=0)
+    np.testing.assert_allclose(ours32.double().numpy(), np_loudness(frames.float().double().numpy(), rate), atol=2e-5)
+
+
+def test_frame_loudness_after_a_loud_burst_is_that_of_the_frame_alone():
+    # Frames 9+ start after the burst (samples 3000…4499): their zero-state loudness ignores it.
+    audio = loudness_signals(SR)[5:6]
+    quiet = audio.clone()
+    quiet[:, :4500] = 0.0
+    ours = frame_loudness(audio, SR, 66)
+    torch.testing.assert_close(ours[:, 9:], frame_loudness(quiet, SR, 66)[:, 9:], atol=1e-9, rtol=0)
+    assert ours[0, 9:].max() < -70
+
+
+def test_frame_loudness_clamp_and_sizes():
+    audio = noise(2, 4 * 512 + 2048, scale=1.5, seed=13)
+    frames = frame_signal(audio, 2048, 512, 5)
+    torch.testing.assert_close(frame_loudness(audio, SR, 5, clamp=True), loudness(frames, SR, clamp=True))
+    torch.testing.assert_close(frame_loudness(audio[0], SR, 5), loudness(frames[0], SR), atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="need 4096 samples, got 4095"):
+        frame_loudness(audio[:, :-1], SR, 5)
+    with pytest.raises(ValueError, match="sample_rate"):
+        frame_loudness(audio, -1.0, 5)
+
+
+def test_frame_loudness_gradcheck_fast_mode():
+    audio = noise(2, 2 * 512 + 2048, scale=0.5, seed=14).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: frame_loudness(x, SR, 3), (audio,), fast_mode=True)
+    # The gradient equals the per-frame path's.
+    weights = noise(2, 3, seed=15)
+    (grad,) = torch.autograd.grad((frame_loudness(audio, SR, 3) * weights).sum(), audio)
+    (expected,) = torch.autograd.grad((loudness(frame_signal(audio, 2048, 512, 3), SR) * weights).sum(), audio)
+    torch.testing.assert_close(grad, expected, atol=1e-12, rtol=1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # Spectral centroid and flatness
 
@@ -229,6 +299,36 @@ def test_flatness_matches_numpy_and_orders_noise_above_a_sine():
     assert np.all((ours >= -160) & (ours <= 1e-6))
     full_scale_at_bin_centre = spectral_flatness_db(sine(SR / 4, 2048))  # most power in 3 bins
     assert -160 <= full_scale_at_bin_centre.item() < ours[1]
+
+
+@pytest.mark.parametrize("size", [2048, 17])
+def test_centroid_and_flatness_gradients_equal_plain_autograd(size):
+    # The custom |rFFT| / |rFFT|² backward against autograd through torch.fft.rfft, abs and clamp,
+    # with floored bins (silence, a sine's far bins) and the odd-size rFFT weights.
+    frames = torch.cat([noise(2, size, seed=16), sine(1000.0, size), torch.zeros(1, size, dtype=torch.float64)])
+    frames.requires_grad_()
+    flattop = torch.from_numpy(scipy.signal.windows.flattop(size, sym=True))
+    hann = torch.from_numpy(scipy.signal.get_window("hann", size))
+
+    def plain_centroid(x):
+        weights = torch.log1p(torch.fft.rfft(x * flattop).abs().clamp(min=1e-4))
+        bins = torch.arange(weights.shape[-1], dtype=torch.float64)
+        return -34.61 * ((weights * bins).sum(-1) / (weights.sum(-1) + 1e-12) * SR / size) ** -0.1621 + 21.2985
+
+    def plain_flatness(x):
+        p = torch.fft.rfft(x * hann).abs().square().clamp(min=1e-10)
+        return 20 * torch.log10((torch.exp(torch.log(p).mean(-1)) / p.mean(-1)).clamp(max=1.0) + 1e-8)
+
+    def centroid(x):
+        return spectral_centroid_full(x, SR)
+
+    weights = noise(4, seed=17)
+    for ours, plain in ((centroid, plain_centroid), (spectral_flatness_db, plain_flatness)):
+        (grad,) = torch.autograd.grad((ours(frames) * weights).sum(), frames)
+        (expected,) = torch.autograd.grad((plain(frames) * weights).sum(), frames)
+        # Relative to the largest gradient: the sine's bins span ~1e7 in magnitude.
+        torch.testing.assert_close(grad, expected, atol=1e-8 * expected.abs().max().item(), rtol=0)
+        assert torch.all(grad[3] == 0)
 
 
 # ----------------------------------------------------------------------------------------------
