@@ -319,9 +319,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         check_config(cfg)
     except ConfigError:
-        if os.environ.get("RANK", "0") == "0" and HydraConfig.initialized():
-            hydra_cfg = HydraConfig.get()
-            remove_failed_run_dir(Path(hydra_cfg.runtime.output_dir), hydra_cfg.job.name)
+        _remove_failed_start()
         raise
     device = resolve_device(cfg.trainer.device, D.env_world_size(), D.env_local_rank())
     dist_info = D.init_distributed(D.default_backend(device.type))
@@ -329,7 +327,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         run_dir = shared_run_dir()
         seed_everything(cfg.trainer.seed)  # the initial weights depend on the seed too
-        task = instantiate(cfg.task)
+        try:
+            task = instantiate(cfg.task)
+        except Exception as e:  # bad data or a config mistake found while building the task
+            if find_error(e, DataError) or find_error(e, ConfigError):
+                _remove_failed_start()
+            raise
         if rank == 0:
             n_weights = sum(p.numel() for p in task.trainable_parameters())
             log.info("task %s: %s trainable parameters; run folder %s", type(task).__name__,
@@ -344,6 +347,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             print(f"last.pt saved. Resume with: {resume_command(run_dir)}")
         print(f"Evaluate with: python evaluate.py run={run_dir}")
     return summary
+
+
+def _remove_failed_start() -> None:
+    """Remove this job's run folder if a failed start left only Hydra's files in it (rank 0)."""
+    if os.environ.get("RANK", "0") == "0" and HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        remove_failed_run_dir(Path(hydra_cfg.runtime.output_dir), hydra_cfg.job.name)
 
 
 def resume_command(run_dir: Path) -> str:

@@ -71,3 +71,4 @@ def test_config_mistakes_are_one_line(tmp_path, drums, override, message):
                  "data.synthetic.seconds=8.0", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # a failed start leaves no run folder
