@@ -29,6 +29,7 @@ from ddspfx.losses.mel import LogMelLoss, MelSTFTLoss
 from ddspfx.losses.params import ParamMSE
 from ddspfx.losses.sot import SpectralOT, quantile_wasserstein
 from ddspfx.losses.stft import MRSTFT, MRSTFTRevisited
+from ddspfx.losses.texstat import TexStatLoss, texture_statistics
 
 __all__ = [
     "FeatureDifferenceLoss",
@@ -40,7 +41,9 @@ __all__ = [
     "PairLoss",
     "ParamMSE",
     "SpectralOT",
+    "TexStatLoss",
     "WeightedSum",
     "check_pair",
     "quantile_wasserstein",
+    "texture_statistics",
 ]

@@ -1,0 +1,63 @@
+"""End to end: train_texture.py and evaluate.py as a user runs them, on a tiny configuration."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # training and evaluation subprocesses
+ESTIMATORS = {"model", "noise", "texenv_analysis"}
+METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def textures(tmp_path_factory):
+    return tmp_path_factory.mktemp("synthetic_textures")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_overrides, textures):
+    run_dir = tmp_path_factory.mktemp("texture_smoke")
+    result = run("train_texture.py", *tiny_overrides("texture"), f"data.synthetic.folder={textures}", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_training_writes_a_complete_run(trained_run, textures):
+    assert (trained_run / ".hydra" / "config.yaml").is_file()
+    for name in ("best.pt", "last.pt"):
+        assert (trained_run / "checkpoints" / name).is_file()
+    assert any((trained_run / "tb").iterdir())
+    assert (textures / "rain" / "rain.wav").is_file()  # the synthetic data went to the folder given
+
+
+def test_evaluate_scores_the_model_beside_both_references(trained_run):
+    result = run("evaluate.py", f"run={trained_run}", "progress=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((trained_run / "metrics.json").read_text())
+    metrics = document["test"]
+    assert set(metrics) == ESTIMATORS
+    for values in metrics.values():
+        assert set(values) == METRICS
+        assert all(v == v and v >= 0 for v in values.values())
+        groups = sum(values[f"texstat_s{g}"] for g in range(1, 6))
+        assert values["texstat"] == pytest.approx(groups, rel=1e-5)
+    assert document["_run"]["task"] == "texture"
+    assert document["_run"]["test_sets"]["test"]["texture"] == "rain"
+    assert {m["name"] for m in document["_metrics"]} == METRICS
+    assert "| texstat" in result.stdout
+
+
+def test_an_unknown_texture_is_one_clear_error(tmp_path, textures):
+    result = run("train_texture.py", "data.texture=snow", "trainer.device=cpu", f"data.synthetic.folder={textures}",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "data.texture='snow'" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

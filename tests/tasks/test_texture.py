@@ -1,0 +1,130 @@
+"""The texture task on tiny in-memory excerpts: shapes, loss and gradients, splits, evaluation, media."""
+
+import math
+
+import pytest
+import torch
+
+from ddspfx.core.errors import ConfigError
+from ddspfx.data.synthetic_textures import render_texture
+from ddspfx.losses.stft import MRSTFT
+from ddspfx.losses.texstat import TexStatLoss
+from ddspfx.synths.texenv import TexEnvSynth
+from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts, resolve_texture_folder
+
+FS, FRAME, SEQUENCE = 44100, 4096, 2
+METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
+
+
+@pytest.fixture(scope="module")
+def excerpts():
+    audio = render_texture("rain", seconds=10 * SEQUENCE * FRAME / FS + 0.01, seed=0)
+    cut = audio[: 10 * SEQUENCE * FRAME].view(10, SEQUENCE, FRAME)
+    cut = normalize_excerpts(cut)
+    return {"train": cut[:6], "valid": cut[6:8], "test": cut[8:]}
+
+
+def make_task(excerpts, regularizer=0.0, loss=None):
+    torch.manual_seed(0)
+    synth = TexEnvSynth(FS, FRAME, n_bands=6, n_coefficients=8)
+    loss = loss or TexStatLoss(FS, n_bands=6, beta=(1, 5, 5, 5, 5))
+    return TextureTask(
+        synth, loss, MRSTFT(fft_sizes=[512, 256], hop_sizes=[128, 64], win_lengths=[512, 256]),
+        sequence=SEQUENCE, encoder={"hidden": 8, "depth": 1}, decoder={"hidden": 8, "depth": 1},
+        regularizer=regularizer, excerpts=excerpts,
+    )
+
+
+def test_excerpts_are_z_normalized():
+    x = normalize_excerpts(3.0 + 2.0 * torch.randn(4, 3, 100))
+    flat = x.flatten(1)
+    assert torch.allclose(flat.mean(1), torch.zeros(4), atol=1e-5) and torch.allclose(flat.std(1), torch.ones(4))
+    assert torch.equal(normalize_excerpts(torch.zeros(1, 2, 8)), torch.zeros(1, 2, 8))
+
+
+def test_controls_and_frames_have_the_excerpt_shape(excerpts):
+    task = make_task(excerpts)
+    audio = excerpts["train"][:3]
+    assert task.controls(audio).shape == (3, SEQUENCE, task.synth.n_params)
+    assert task.resynthesize(audio).shape == audio.shape
+    energy, centroid = task.features(audio)
+    assert energy.shape == (3, SEQUENCE, 6) and centroid.shape == (3, SEQUENCE, 1)
+
+
+def test_loss_is_finite_and_reaches_every_weight(excerpts):
+    task = make_task(excerpts, regularizer=0.2)
+    out = task(task.train_batch(3, torch.Generator().manual_seed(0)))
+    assert set(out) == {"loss", "main", "regularizer"} and torch.isfinite(out["loss"])
+    assert out["loss"].item() == pytest.approx(out["main"].item() + 0.2 * out["regularizer"].item(), rel=1e-5)
+    out["loss"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in task.trainable_parameters())
+    assert all(p.grad.abs().sum() > 0 for p in task.trainable_parameters())
+
+
+def test_an_epoch_is_one_pass_over_the_training_excerpts(excerpts):
+    task = make_task(excerpts)
+    assert task.epoch_steps(4) == math.ceil(6 / 4)
+    batch = task.train_batch(4, torch.Generator().manual_seed(1))
+    assert len(set(batch["index"].tolist())) == 4 and torch.equal(batch["audio"], excerpts["train"][batch["index"]])
+
+
+def test_validation_is_the_loss_without_regularizer_and_the_five_groups(excerpts):
+    task = make_task(excerpts, regularizer=0.2)
+    batch = task.valid_batches(8)[0]
+    out = task.validation_step(batch)
+    assert set(out) == {"loss", "s1", "s2", "s3", "s4", "s5"}
+    estimate = task.resynthesize(batch["audio"]).flatten(0, 1)
+    assert out["loss"].item() == pytest.approx(task.loss(estimate, batch["audio"].flatten(0, 1)).item(), rel=1e-5)
+
+
+def test_evaluation_scores_the_model_and_both_references(excerpts):
+    task = make_task(excerpts).eval()
+    batch = task.test_sets(8)["test"][0]
+    with torch.no_grad():
+        scores = task.evaluate_batch(batch, torch.Generator().manual_seed(0))
+    assert set(scores) == set(ESTIMATORS)
+    for metrics in scores.values():
+        assert set(metrics) == METRICS
+        assert all(v.shape == (2,) and torch.isfinite(v).all() for v in metrics.values())
+        total = sum(metrics[f"texstat_s{g}"] for g in range(1, 6))
+        assert torch.allclose(metrics["texstat"], total)
+    assert {s.name for s in task.metric_specs()} == METRICS
+    assert (scores["texenv_analysis"]["texstat"] < scores["model"]["texstat"]).all()  # the upper reference
+
+
+def test_noise_baseline_has_the_target_band_energies(excerpts):
+    task = make_task(excerpts)
+    target = excerpts["test"].flatten(0, 1)
+    noise = task.shaped_noise(target, torch.Generator().manual_seed(0))
+    ratio = task.synth.target_loudness(noise, "specific") / task.synth.target_loudness(target, "specific")
+    assert noise.shape == target.shape and ((ratio - 1).abs() < 0.4).all()  # bands overlap: near, not exact
+    assert (ratio.mean() - 1).abs() < 0.1
+
+
+def test_media_logs_audio_spectrograms_and_envelopes(excerpts):
+    class Writer:
+        def __init__(self):
+            self.tags = []
+
+        def add_audio(self, tag, *args, **kwargs):
+            self.tags.append(tag)
+
+        def add_figure(self, tag, figure, *args, **kwargs):
+            self.tags.append(tag)
+
+    task, writer = make_task(excerpts), Writer()
+    with torch.no_grad():
+        task.log_media(writer, task.valid_batches(8)[0], step=1)
+    assert {"audio/target_0", "audio/model_0", "audio/target_1", "figure/spectrogram", "figure/envelopes"} <= set(writer.tags)
+
+
+def test_config_mistakes_are_named(tmp_path, excerpts):
+    with pytest.raises(ConfigError, match="sequence"):
+        TextureTask(TexEnvSynth(FS, FRAME, 4, 4), TexStatLoss(FS, 4), sequence=0, excerpts=excerpts)
+    with pytest.raises(ConfigError, match="encoder: .*width"):
+        TextureTask(TexEnvSynth(FS, FRAME, 4, 4), TexStatLoss(FS, 4), encoder={"width": 8}, excerpts=excerpts)
+    with pytest.raises(ConfigError, match="data.texture='snow'"):
+        resolve_texture_folder({"root": None, "texture": "snow", "synthetic": {"folder": str(tmp_path)}}, FS)
+    (tmp_path / "fire").mkdir()
+    assert resolve_texture_folder({"root": str(tmp_path), "texture": "fire"}, FS) == ("fire", tmp_path / "fire")
+    assert resolve_texture_folder({"root": str(tmp_path), "texture": "rain"}, FS) == (tmp_path.name, tmp_path)
