@@ -27,6 +27,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddspfx.data.synthetic_textures import write_synthetic_textures
 from ddspfx.data.virtual_drums import write_virtual_drums
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,7 @@ SKIP = {  # substring of a command → why it is not run here
     "scripts/bench.py": "benchmarks are timed by hand, one at a time (never beside the test suite)",
 }
 USER_DATA = "/data/musdb18hq"
+USER_TEXTURES = "/data/textures"
 USER_DRUMS = {"/data/sdss_filtered": "drums", "/data/my_snare": "drums/maple_14x5", "Premier_BigFatSnare": "maple_14x5"}
 SWEEP_ENV = {  # one model of each sweep (and for remap one drum and one preset)
     "fm": {"MODELS": "deter"},
@@ -70,8 +72,9 @@ class Step:
 
 
 def task_of(command: str) -> str:
-    if "remap" in command:
-        return "remap"
+    for task in ("remap", "texture"):
+        if task in command:
+            return task
     return "mastering" if "mastering" in command or "proxy" in command else "fm"
 
 
@@ -87,6 +90,7 @@ def plan(command: str, work: Path) -> Step:
         key, value = words.pop(0).split("=", 1)
         step.env[key] = value
     words = [w.replace(USER_DATA, str(work / "musdb")) for w in words]
+    words = [w.replace(USER_TEXTURES, str(work / "textures")) for w in words]
     for user, ours in USER_DRUMS.items():
         words = [w.replace(user, str(work / ours)) if user.startswith("/") else w.replace(user, ours) for w in words]
     step.env = {k: v.replace("/data/sdss_filtered", str(work / "drums")) for k, v in step.env.items()}
@@ -153,10 +157,12 @@ def saved_overrides(run: Path) -> list[str]:
 
 def make_workdir(work: Path) -> None:
     """A scratch folder that sees the repository's scripts and configs, plus user data."""
-    for name in ("train_fm.py", "train_mastering.py", "train_remap.py", "evaluate.py", "scripts", "conf", "ddspfx"):
+    for name in ("train_fm.py", "train_mastering.py", "train_remap.py", "train_texture.py", "evaluate.py", "scripts",
+                 "conf", "ddspfx"):
         (work / name).symlink_to(ROOT / name)
     make_music_folder(work / "musdb")
     write_virtual_drums(work / "drums", seconds=8.0, drums=["maple_14x5", "steel_piccolo"])
+    write_synthetic_textures(work / "textures", seconds=8.0, textures=["rain", "fire"])
 
 
 def make_music_folder(root: Path, rate: int = 44100, seconds: float = 3.0) -> None:
@@ -200,7 +206,7 @@ def outcomes(tmp_path_factory) -> dict:
 
 def test_the_readme_shows_the_commands_of_every_task():
     scripts = " ".join(COMMANDS)
-    for needed in ("train_fm.py", "train_mastering.py", "train_remap.py", "evaluate.py", "scripts/results.py",
+    for needed in ("train_fm.py", "train_mastering.py", "train_remap.py", "train_texture.py", "evaluate.py", "scripts/results.py",
                    "scripts/sweeps/fm.sh", "scripts/sweeps/remap.sh"):
         assert needed in scripts
 
