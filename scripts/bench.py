@@ -1,6 +1,6 @@
 """Benchmarks: real-time factors, throughputs and speed ratios against plain reference implementations.
 
-    python scripts/bench.py [--quick] [--device cpu|cuda] [--threads N] [--only fm,effects,encoders,remap]
+    python scripts/bench.py [--quick] [--device cpu|cuda] [--threads N] [--only fm,effects,encoders,remap,texture]
 
 Groups (default: all), in `scripts/benchmarks/`:
 - fm: FM render forward and forward+backward at 64 × 0.5 s against a per-operator float32-cumsum
@@ -16,6 +16,11 @@ Groups (default: all), in `scripts/benchmarks/`:
   per-frame lfilter K-weighting and plain rFFT spectra; a paper-MLP training step (steps/s); and the
   goal: one paper model (250 epochs of ~80 hits) trained end to end by the Trainer in < 2 minutes
   on a 2-core CPU (--quick: 25 epochs, extrapolated × 10).
+- texture: TexStat forward+backward against auraloss's MR-STFT with the six scales of the texture
+  papers (32 × 65,536 samples; the ratio column is TexStat / MR-STFT time, goal ≤ 3×, the
+  reference's was ~20×); TexEnv synthesis (16 × 32,768 samples, N 16, K 128) forward and
+  forward+backward; TexDSP training steps/s of the default conf/texture.yaml model and the
+  texdsp_n16 preset on synthetic rain.
 
 Every ratio compares our implementation with a plain reference timed in the same run, so it is
 meaningful on any machine; absolute times are only worth quoting for a named GPU. Times are medians
@@ -33,9 +38,11 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from benchmarks import effects, encoders, fm, remap  # noqa: E402
+from benchmarks import effects, encoders, fm, remap, texture  # noqa: E402
 
-GROUPS = {"fm": fm.run, "effects": effects.run, "encoders": encoders.run, "remap": remap.run}
+GROUPS = {
+    "fm": fm.run, "effects": effects.run, "encoders": encoders.run, "remap": remap.run, "texture": texture.run,
+}
 
 
 def parse_args() -> argparse.Namespace:

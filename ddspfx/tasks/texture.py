@@ -189,6 +189,36 @@ class TextureTask(Task):
         """The model's frames `(batch, sequence, n)` for target excerpts of that shape."""
         return self.synth(self.controls(audio).flatten(0, 1)).view_as(audio)
 
+    def resynthesize_frames(
+        self,
+        frames: torch.Tensor,
+        state: torch.Tensor | None = None,
+        loudness: str | None = None,
+        target_loudness: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference on consecutive frames, in as many calls as wanted: `(audio, state)`.
+
+        Args:
+            frames: `(batch, frames, n)` consecutive input frames of each sequence, as the model
+                should see them (z-normalized, as the training excerpts are).
+            state: the GRU state `(1, batch, H_enc)` returned by the previous call on the same
+                sequences (None: zeros, the start of a sequence).
+            loudness, target_loudness: level imposition of `TexEnvSynth.forward` (None: off, the
+                training path); `target_loudness` `(batch, frames)` ("generic") or
+                `(batch, frames, n_carriers)` ("specific").
+
+        Returns:
+            the model's frames `(batch, frames, n)` and the GRU state after the last frame. Calls on
+            consecutive chunks, each given the previous call's state, give the frames of one call on
+            the whole sequence.
+        """
+        latents, state = self.encoder.step(self.features(frames), state)
+        controls = self.decoder(latents).flatten(0, 1)
+        if target_loudness is not None:
+            target_loudness = target_loudness.flatten(0, 1)
+        audio = self.synth(controls, loudness=loudness, target_loudness=target_loudness)
+        return audio.view_as(frames), state
+
     def regularization(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Σ_f ‖f(x̂) − f(x)‖₂ / numel over the features of frames `(..., n)` (unweighted, §4.3)."""
         pairs = zip(self.features(estimate), self.features(target))

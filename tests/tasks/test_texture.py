@@ -128,3 +128,23 @@ def test_config_mistakes_are_named(tmp_path, excerpts):
     (tmp_path / "fire").mkdir()
     assert resolve_texture_folder({"root": str(tmp_path), "texture": "fire"}, FS) == ("fire", tmp_path / "fire")
     assert resolve_texture_folder({"root": str(tmp_path), "texture": "rain"}, FS) == (tmp_path.name, tmp_path)
+
+
+def test_resynthesize_frames_carries_the_gru_state_across_calls(excerpts):
+    task = make_task(excerpts).eval()
+    frames = excerpts["test"][:2]  # (2, SEQUENCE, FRAME)
+    with torch.no_grad():
+        whole, state = task.resynthesize_frames(frames)
+        first, middle = task.resynthesize_frames(frames[:, :1])
+        rest, last = task.resynthesize_frames(frames[:, 1:], middle)
+        assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-5)
+        assert torch.allclose(last, state, atol=1e-6) and state.shape == (1, 2, 8)
+        assert torch.allclose(whole, task.resynthesize(frames), atol=1e-5)  # the training path
+        restarted, _ = task.resynthesize_frames(frames[:, 1:])
+        assert not torch.allclose(restarted, rest, atol=1e-5)  # the state matters
+        norms = torch.full((2, SEQUENCE), 3.0)
+        loud, _ = task.resynthesize_frames(frames, loudness="generic", target_loudness=norms)
+        assert torch.allclose(loud.norm(dim=-1), norms, rtol=1e-4)
+        bands = task.synth.target_loudness(frames.flatten(0, 1), "specific").view(2, SEQUENCE, -1)
+        loud, _ = task.resynthesize_frames(frames, loudness="specific", target_loudness=bands)
+        assert loud.shape == frames.shape and torch.isfinite(loud).all()
