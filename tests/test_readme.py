@@ -106,6 +106,7 @@ def plan(command: str, work: Path) -> Step:
     elif script.endswith(".sh"):
         for key, value in SWEEP_ENV[step.lane].items():
             step.env.setdefault(key, value)
+        step.env["MODELS"] = step.env["MODELS"].split()[0]  # one model: the others run the same commands
         step.env["PY"] = sys.executable
         if "--quick" not in words:
             words.insert(1, "--quick")
