@@ -2,12 +2,19 @@
 
 `tiny_overrides(task)`: the Hydra overrides of an end-to-end test run. They are the smoke config
 group `conf/smoke/<task>.yaml` (the same tiny-run values as `scripts/sweeps/<task>.sh --quick`) on
-the CPU; a test adds on top only what it really needs.
+the CPU; a test adds on top only what it really needs. `run_script(script, *args)`: a repository
+script run as a user runs it. `RecordingWriter`: a TensorBoard writer that records the tags logged.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_overrides(task: str, *extra: str) -> list[str]:
@@ -35,3 +42,22 @@ class FakeStderr:
 
     def flush(self):
         pass
+
+
+def run_script(script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python <repository>/<script> args...` from the repository root, output captured as text."""
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class RecordingWriter:
+    """A stand-in for a TensorBoard `SummaryWriter` that keeps the tags of the audio and figures logged."""
+
+    def __init__(self):
+        self.tags: list[str] = []
+
+    def add_audio(self, tag, *args, **kwargs):
+        self.tags.append(tag)
+
+    def add_figure(self, tag, figure, *args, **kwargs):
+        self.tags.append(tag)

@@ -106,7 +106,8 @@ def plan(command: str, work: Path) -> Step:
     elif script.endswith(".sh"):
         for key, value in SWEEP_ENV[step.lane].items():
             step.env.setdefault(key, value)
-        step.env["MODELS"] = step.env["MODELS"].split()[0]  # one model: the others run the same commands
+        if step.lane == "remap":  # one model: the others run the same commands (fm's posterior table needs two)
+            step.env["MODELS"] = step.env["MODELS"].split()[0]
         step.env["PY"] = sys.executable
         if "--quick" not in words:
             words.insert(1, "--quick")

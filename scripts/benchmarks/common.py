@@ -26,16 +26,19 @@ def timeit(fn: Callable[[], object], repeats: int, device: torch.device) -> floa
     On CUDA the device is synchronized around each call, so queued kernels are counted.
     """
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    times = sorted(time_call(fn, device) for _ in range(repeats))
+    return times[len(times) // 2]
+
+
+def time_call(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call of `fn` in seconds (the device synchronized around it on CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def forward_backward(render: Callable[[torch.Tensor], torch.Tensor], controls: torch.Tensor) -> Callable[[], None]:

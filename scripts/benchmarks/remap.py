@@ -54,7 +54,7 @@ from ddspfx.dsp.features import (
 from ddspfx.dsp.filters import biquad_coefficients
 from ddspfx.synths.snare808 import Snare808, load_preset
 
-from .common import Row, forward_backward, milliseconds, real_time, timeit
+from .common import Row, forward_backward, milliseconds, real_time, time_call, timeit
 
 SAMPLE_RATE, SECONDS, BATCH = 44100, 1.0, 16
 PRESET = "snare_1"
@@ -153,17 +153,6 @@ def features_reference(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 # Rows
 
 
-def _seconds(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall time of one call of `fn` (the device synchronized around it on CUDA)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
 def timeit_pair(
     ours: Callable[[], object], reference: Callable[[], object], repeats: int, device: torch.device,
     reference_repeats: int | None = None,
@@ -176,9 +165,9 @@ def timeit_pair(
     times: tuple[list[float], list[float]] = ([], [])
     for i in range(max(repeats, reference_repeats)):
         if i < repeats:
-            times[0].append(_seconds(ours, device))
+            times[0].append(time_call(ours, device))
         if i < reference_repeats:
-            times[1].append(_seconds(reference, device))
+            times[1].append(time_call(reference, device))
     return tuple(sorted(t)[len(t) // 2] for t in times)
 
 

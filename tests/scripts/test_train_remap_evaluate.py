@@ -1,21 +1,14 @@
 """End to end: train_remap.py and evaluate.py as a user runs them, on a tiny configuration."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from ddspfx.dsp.features import TARGET_FEATURES
+from tests.conftest import run_script as run
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 ESTIMATORS = {"model", "preset", "preset_reference"}
-
-
-def run(script, *args):
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,14 @@
 """End to end: train_texture.py and evaluate.py as a user runs them, on a tiny configuration."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_script as run
+
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 ESTIMATORS = {"model", "noise", "texenv_analysis"}
 METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
-
-
-def run(script, *args):
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from ddspfx.data.virtual_drums import write_virtual_drums
 from ddspfx.dsp.features import TARGET_FEATURES, target_features
 from ddspfx.synths.snare808 import Snare808, load_preset
 from ddspfx.tasks.remap import RemapTask, resolve_drum_folder
+from tests.conftest import RecordingWriter
 
 
 @pytest.fixture(scope="module")
@@ -102,17 +103,7 @@ def test_normalization_and_reference_are_saved_with_the_weights(dataset):
 
 
 def test_media_logs_hits_answers_and_the_modulation_figure(dataset):
-    class Writer:
-        def __init__(self):
-            self.tags = []
-
-        def add_audio(self, tag, *args, **kwargs):
-            self.tags.append(tag)
-
-        def add_figure(self, tag, figure, *args, **kwargs):
-            self.tags.append(tag)
-
-    task, writer = make_task(dataset, model="mlp", init_std=0.1), Writer()
+    task, writer = make_task(dataset, model="mlp", init_std=0.1), RecordingWriter()
     with torch.no_grad():
         task.log_media(writer, batch_of(task, "valid"), step=1, n_examples=2)
     assert {"audio/hit_0", "audio/synth_0", "audio/reference_hit", "audio/preset", "figure/spectrogram",

@@ -11,6 +11,7 @@ from ddspfx.losses.stft import MRSTFT
 from ddspfx.losses.texstat import TexStatLoss
 from ddspfx.synths.texenv import TexEnvSynth
 from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts, resolve_texture_folder
+from tests.conftest import RecordingWriter
 
 FS, FRAME, SEQUENCE = 44100, 4096, 2
 METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
@@ -102,17 +103,7 @@ def test_noise_baseline_has_the_target_band_energies(excerpts):
 
 
 def test_media_logs_audio_spectrograms_and_envelopes(excerpts):
-    class Writer:
-        def __init__(self):
-            self.tags = []
-
-        def add_audio(self, tag, *args, **kwargs):
-            self.tags.append(tag)
-
-        def add_figure(self, tag, figure, *args, **kwargs):
-            self.tags.append(tag)
-
-    task, writer = make_task(excerpts), Writer()
+    task, writer = make_task(excerpts), RecordingWriter()
     with torch.no_grad():
         task.log_media(writer, task.valid_batches(8)[0], step=1)
     assert {"audio/target_0", "audio/model_0", "audio/target_1", "figure/spectrogram", "figure/envelopes"} <= set(writer.tags)
