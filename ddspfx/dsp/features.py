@@ -44,7 +44,7 @@ import torch
 
 from ddspfx.dsp.checks import check_audio
 from ddspfx.dsp.filters import biquad_coefficients, lfilter_cascade, next_power_of_two
-from ddspfx.dsp.spectral import get_window
+from ddspfx.dsp.spectral import get_window, rfft_bin_weights
 
 TARGET_FEATURES = ("spl_t", "spl_s", "sc_t", "sc_s", "sf_t", "sf_s", "tc")
 TARGET_LABELS = ("SPL_T", "SPL_S", "SC_T", "SC_S", "SF_T", "SF_S", "TC")
@@ -104,17 +104,8 @@ class _RealFFT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        weights = _adjoint_weights(ctx.n, grad.real.dtype, grad.device)
+        weights = rfft_bin_weights(ctx.n, 0.5, grad.real.dtype, grad.device)
         return torch.fft.irfft(grad * weights, n=ctx.n, norm="forward")
-
-
-def _adjoint_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """`(n // 2 + 1,)`: [1, ½, …, ½, 1] (last ½ for odd n), the rFFT adjoint's bin weights."""
-    weights = torch.full((n // 2 + 1,), 0.5, dtype=dtype, device=device)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
-    return weights
 
 
 def _rfft(x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +135,7 @@ class _FlooredSpectrum(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         spectrum, window, kept, abs_spectrum = ctx.saved_tensors  # abs_spectrum: None for power
-        weights = _adjoint_weights(ctx.n, grad.dtype, grad.device)
+        weights = rfft_bin_weights(ctx.n, 0.5, grad.dtype, grad.device)
         scale = grad * (2 * weights) if abs_spectrum is None else grad * weights / abs_spectrum
         scale = scale.masked_fill_(~kept, 0.0)
         return torch.fft.irfft(spectrum * scale, n=ctx.n, norm="forward") * window, None, None, None

@@ -29,6 +29,8 @@ from functools import lru_cache
 
 import torch
 
+from ddspfx.dsp.spectral import rfft_bin_weights
+
 # ERB-number scale (Glasberg & Moore): erb(f) = ERB_Q · ln(1 + f / (ERB_MIN · ERB_Q)).
 ERB_Q = 9.265
 ERB_MIN = 24.7
@@ -213,10 +215,7 @@ def analytic_signal(x: torch.Tensor) -> torch.Tensor:
     ifft(fft(x)·h) with h[0] = 1, h[n/2] = 1 (even n), h = 2 on the other positive bins, 0 on the negative."""
     n = x.shape[-1]
     spectrum = torch.fft.rfft(x)  # bins 0 … n // 2: the non-negative frequencies
-    weights = torch.full((spectrum.shape[-1],), 2.0, dtype=x.dtype, device=x.device)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
+    weights = rfft_bin_weights(n, 2.0, x.dtype, x.device)
     return torch.fft.ifft(spectrum * weights, n=n)  # zero-padded: negative frequencies are 0
 
 

@@ -176,3 +176,14 @@ def mel_filterbank(
         mel_scale=mel_scale,
     )
     return fb.T.contiguous()
+
+
+def rfft_bin_weights(n: int, interior: float = 2.0, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """`(n // 2 + 1,)` weights of the rFFT bins of an n-sample signal: 1 at DC (and at Nyquist for
+    even n), `interior` elsewhere. 2 counts each one-sided bin for its negative twin (Parseval sums,
+    the analytic signal); ½ is the adjoint of the rFFT on its real input."""
+    weights = torch.full((n // 2 + 1,), float(interior), dtype=dtype, device=device)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    return weights

@@ -28,6 +28,7 @@ import math
 import torch
 
 from ddspfx.dsp.filterbanks import erb_filterbank
+from ddspfx.dsp.spectral import rfft_bin_weights
 
 ENERGY_EPS = 1e-6  # ε of the log band energies, in units of the audio · √samples
 CENTROID_MIN_HZ = 1.0  # floor of the centroid (silence, DC-only frames): feature 0
@@ -39,15 +40,6 @@ def _check_frames(audio: torch.Tensor, owner: str) -> None:
         raise ValueError(f"{owner}: audio must be a floating-point tensor, got {kind}")
     if audio.ndim != 2 or audio.shape[-1] < 2:
         raise ValueError(f"{owner}: expected frames of shape (batch, samples >= 2), got {tuple(audio.shape)}")
-
-
-def _one_sided_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """`(n // 2 + 1,)` Parseval weights of the rFFT bins: 1 at DC (and Nyquist, n even), else 2."""
-    weights = torch.full((n // 2 + 1,), 2.0, dtype=dtype, device=device)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
-    return weights
 
 
 def erb_band_energies(
@@ -73,7 +65,7 @@ def erb_band_energies(
     _check_frames(audio, "erb_band_energies")
     n = audio.shape[-1]
     responses, _ = erb_filterbank(n, sample_rate, n_bands, low, high, audio.dtype, audio.device)
-    gains = responses[1:-1].square() * _one_sided_weights(n, audio.dtype, audio.device) / n  # (N, bins)
+    gains = responses[1:-1].square() * rfft_bin_weights(n, 2.0, audio.dtype, audio.device) / n  # (N, bins)
     power = torch.view_as_real(torch.fft.rfft(audio)).square().sum(-1)  # (batch, bins)
     squared_norms = (power @ gains.T).clamp_min(0.0)
     return 0.5 * torch.log(squared_norms + eps * eps)

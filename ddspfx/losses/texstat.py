@@ -62,6 +62,7 @@ import torchaudio
 from torch.autograd.function import once_differentiable
 
 from ddspfx.dsp.filterbanks import erb_filterbank, log_filterbank
+from ddspfx.dsp.spectral import rfft_bin_weights
 from ddspfx.losses.base import PairLoss, check_pair
 
 EPS = 1e-8
@@ -299,7 +300,7 @@ def _analysis(
     else:
         bins = length // 2 + 1
         d_rate = sample_rate / DOWNSAMPLE
-        weights = _one_sided_weights(length) / (length * (length - 1))
+        weights = rfft_bin_weights(length) / (length * (length - 1))
         resample = torchaudio.transforms.Resample(DOWNSAMPLE, 1, dtype=dtype).to(device)
     weights[0] = 0.0  # D's mean
     bands, modulation = _filterbanks(n, sample_rate, n_bands, length, d_rate, n_mod_bands)
@@ -337,15 +338,6 @@ def _filterbanks(
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
-def _one_sided_weights(n: int) -> torch.Tensor:
-    """`(n//2+1,)` Parseval weights of an rFFT: 1 at DC (and Nyquist, n even), else 2."""
-    weights = torch.full((n // 2 + 1,), 2.0, dtype=torch.float64)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
-    return weights
 
 
 def _check_audio(audio: torch.Tensor) -> None:

@@ -114,3 +114,16 @@ def test_mel_filters_peak_at_increasing_frequencies():
     peaks = fb.argmax(dim=1)
     assert (fb.max(dim=1).values > 0).all()
     assert (torch.diff(peaks) > 0).all()
+
+
+@pytest.mark.parametrize("n", [8, 9])
+def test_rfft_bin_weights_count_each_bins_twin(n):
+    from ddspfx.dsp.spectral import rfft_bin_weights
+
+    x = torch.randn(n, dtype=torch.float64)
+    spectrum = torch.fft.rfft(x)
+    # Parseval: sum x^2 = (1/n) sum_k w_k |X_k|^2 with the one-sided weights
+    energy = (rfft_bin_weights(n) * spectrum.abs().square()).sum() / n
+    assert torch.allclose(energy, x.square().sum())
+    half = rfft_bin_weights(n, 0.5)
+    assert half[0] == 1 and half[1] == 0.5 and half[-1] == (1.0 if n % 2 == 0 else 0.5)
