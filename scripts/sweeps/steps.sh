@@ -5,7 +5,12 @@
 current=""
 child=""
 on_signal() {  # Ctrl-C or SIGTERM to the sweep: stop the run in progress (it saves last.pt), then the sweep
-  if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+  local running
+  running=$(jobs -p)  # also a run started just before the signal, whose pid is not in $child yet
+  if [[ -n $child || -n $running ]]; then
+    kill -TERM $child $running 2>/dev/null || true
+    wait $child $running 2>/dev/null || true
+  fi
   echo "sweep interrupted${current:+ during $current}: later models are not run" >&2
   exit "$1"
 }
