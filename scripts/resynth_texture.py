@@ -49,9 +49,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -66,6 +64,7 @@ if str(ROOT) not in sys.path:
 
 from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
 from ddspfx.core.devices import resolve_device  # noqa: E402
+from ddspfx.core.files import write_atomically  # noqa: E402
 from ddspfx.core.errors import DataError, find_error  # noqa: E402
 from ddspfx.data.audio import load_audio, probe_audio  # noqa: E402
 from ddspfx.eval.runner import NotARunError, load_run_config, load_task  # noqa: E402
@@ -200,14 +199,8 @@ def overlap_add(blocks: torch.Tensor, index: torch.Tensor, frames: torch.Tensor)
 
 def write_wav(path: Path, audio: torch.Tensor, sample_rate: int) -> None:
     """Float32 mono wav, written to a temporary file beside `path` and moved into place."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        sf.write(temp, audio.numpy().astype(np.float32), int(sample_rate), format="WAV", subtype="FLOAT")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda temp: sf.write(str(temp), audio.numpy().astype(np.float32), int(sample_rate),
+                                                 format="WAV", subtype="FLOAT"))
 
 
 def run(settings: Settings) -> Path:

@@ -302,7 +302,7 @@ def split_paths(paths: list[Path], fractions: Sequence[float], seed: int) -> lis
     return [sorted(paths[i] for i in order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise ValueError(
@@ -443,7 +443,7 @@ class AudioFolder(CropSource):
         self.sample_rate = int(sample_rate)
         self.segment = max(1, round(segment_seconds * self.sample_rate))
         self.split = split
-        self.split_fractions = _check_fractions(split_fractions)
+        self.split_fractions = check_fractions(split_fractions)
         self.split_seed = int(split_seed)
         self.min_std = float(min_std)
         self.silence_db = float(silence_db)

@@ -26,20 +26,18 @@ settings (idempotent and atomic, like `ddspfx.data.virtual_drums`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 
 from ddspfx.core.errors import ConfigError
+from ddspfx.data.generated import is_current, read_manifest, write_float_wav, write_manifest
 from ddspfx.data.music import filtered_noise, track_generator
-from ddspfx.data.virtual_drums import _write_atomically
 from ddspfx.dsp.filters import next_power_of_two
 
 PEAK = 10 ** (-1 / 20)  # −1 dBFS
@@ -293,15 +291,6 @@ def _settings(seconds: float, seed: int, sample_rate: int) -> dict:
     return {"format": MANIFEST_FORMAT, "seconds": float(seconds), "seed": int(seed), "sample_rate": int(sample_rate)}
 
 
-def _read_manifest(path: Path) -> dict:
-    """The manifest's `{texture: entry}`; an unreadable or foreign manifest counts as empty."""
-    try:
-        entries = json.loads(path.read_text()).get("textures", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return entries if isinstance(entries, dict) else {}
-
-
 def write_synthetic_textures(
     root: str | os.PathLike,
     seconds: float = 30.0,
@@ -333,21 +322,19 @@ def write_synthetic_textures(
     names = _names(textures)
     root.mkdir(parents=True, exist_ok=True)
     manifest = root / MANIFEST
-    entries = _read_manifest(manifest)
+    entries = read_manifest(manifest, "textures")
     settings = _settings(seconds, seed, sample_rate)
     paths, changed = [], False
     for name in names:
         path = root / name / f"{name}.wav"
         paths.append(path)
         entry = entries.get(name, {})
-        if path.is_file() and {k: entry.get(k) for k in settings} == settings:
+        if is_current(path, entry, settings):
             continue
         audio = render_texture(name, seconds, seed, sample_rate).numpy()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, lambda temp: sf.write(str(temp), audio, sample_rate, subtype="FLOAT", format="WAV"))
+        write_float_wav(path, audio, sample_rate)
         entries[name] = {**settings, "file": f"{name}/{name}.wav"}
         changed = True
     if changed or not manifest.is_file():
-        text = json.dumps({"textures": entries}, indent=1)
-        _write_atomically(manifest, lambda temp: temp.write_text(text))
+        write_manifest(manifest, "textures", entries)
     return paths

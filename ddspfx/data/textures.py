@@ -51,7 +51,7 @@ from ddspfx.data.audio import (
     SILENCE_DB,
     SPLITS,
     AudioFileError,
-    _check_fractions,
+    check_fractions,
     find_audio_files,
     load_audio,
     min_files_for_split,
@@ -340,7 +340,7 @@ def split_frames(
         ValueError: fractions that are not three non-negative numbers.
         DataError: a split of positive fraction without a frame (names the folder and what to change).
     """
-    fractions = _check_fractions(fractions)
+    fractions = check_fractions(fractions)
     parts = split_paths(list(frames.files), fractions, seed)
     if all(part or f <= 0 for part, f in zip(parts, fractions)):
         order = {path: k for k, part in enumerate(parts) for path in part}

@@ -47,21 +47,19 @@ FFT zero-padding. The only Python loops are over modes, phrases and the hits of 
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from scipy.special import jv
 
 from ddspfx.core.errors import ConfigError
+from ddspfx.data.generated import is_current, read_manifest, write_float_wav, write_manifest
 from ddspfx.data.music import Dice, overlap_add
 
 # Ideal circular membrane, modes in order of frequency: (m, j_mn), j_mn the n-th zero of J_m.
@@ -404,26 +402,6 @@ def _settings(snare: VirtualSnare, seconds: float, seed: int, sample_rate: int) 
             "sample_rate": int(sample_rate), "snare": asdict(snare)}
 
 
-def _read_manifest(path: Path) -> dict:
-    """The manifest's drums `{name: entry}`; an unreadable or foreign manifest counts as empty."""
-    try:
-        drums = json.loads(path.read_text()).get("drums", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return drums if isinstance(drums, dict) else {}
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Call `write(temp_path)` on a temporary file next to `path`, then move it over `path`."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # hidden: never listed as audio
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _select(drums: Sequence[str | VirtualSnare] | None) -> list[VirtualSnare]:
     """The drums asked for: all of `VIRTUAL_SNARES` when None, else names or VirtualSnare objects."""
     if drums is None:
@@ -467,24 +445,20 @@ def write_virtual_drums(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     manifest = root / MANIFEST
-    entries = _read_manifest(manifest)
+    entries = read_manifest(manifest, "drums")
     paths, changed = [], False
     for snare in _select(drums):
         path = root / snare.name / "performance.wav"
         settings = _settings(snare, seconds, seed, sample_rate)
         entry = entries.get(snare.name, {})
-        if path.is_file() and {k: entry.get(k) for k in settings} == json.loads(json.dumps(settings)):
+        if is_current(path, entry, settings):
             paths.append(path)
             continue
         audio, onsets = render_performance(snare, seconds, seed, sample_rate)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(
-            path, lambda temp: sf.write(str(temp), audio.numpy(), sample_rate, subtype="FLOAT", format="WAV")
-        )
+        write_float_wav(path, audio.numpy(), sample_rate)
         entries[snare.name] = {**settings, "file": f"{snare.name}/performance.wav", "onsets": onsets.tolist()}
         paths.append(path)
         changed = True
     if changed or not manifest.is_file():
-        text = json.dumps({"drums": entries}, indent=1)
-        _write_atomically(manifest, lambda temp: temp.write_text(text))
+        write_manifest(manifest, "drums", entries)
     return paths

@@ -18,7 +18,6 @@ member (the "model" of a task with `members = M > 1`). Readers skip keys startin
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 import ddspfx
 from ddspfx.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+from ddspfx.core.files import write_atomically
 from ddspfx.core.devices import resolve_device
 from ddspfx.core.metrics import MetricSpec, base_name
 from ddspfx.core.task import batch_to
@@ -318,14 +318,8 @@ def metrics_document(metrics: Metrics, specs: list[MetricSpec], run: Mapping[str
 
 def save_metrics(document: Mapping[str, Any], path: Path) -> Path:
     """Write a metrics document atomically (a temporary file renamed over `path`)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    return write_atomically(path, lambda temp: temp.write_text(text))
 
 
 @dataclass
