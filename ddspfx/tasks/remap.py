@@ -121,8 +121,7 @@ class RemapTask(Task):
         self.direct = self.model_kind == DIRECT
         self.fit_split = "test" if self.direct else "train"
         preset_controls, damping = load_preset(preset, sample_rate=self.sample_rate)  # config errors before the data
-        if not self.direct:
-            build_mapping(self.model_kind, synth.n_params)
+        network = None if self.direct else build_mapping(self.model_kind, synth.n_params, init_std)
         self.dataset = dataset if dataset is not None else self._load_dataset()
         self.register_buffer("preset", preset_controls)
         self.register_buffer("damping", torch.ones_like(damping) if self.direct else damping)
@@ -134,7 +133,7 @@ class RemapTask(Task):
             self.register_buffer(key, stats[key].clone())
         self.register_buffer("reference_hit_features", stats["reference_features"].clone())
         n_fit = len(self.dataset.splits[self.fit_split])
-        self.mapping = DirectModulation(n_fit, synth.n_params) if self.direct else build_mapping(self.model_kind, synth.n_params, init_std)
+        self.mapping = DirectModulation(n_fit, synth.n_params) if self.direct else network
         self.loss = FeatureDifferenceLoss(self._loss_weights(loss_weights))
 
     def _load_dataset(self) -> DrumDataset:
