@@ -54,8 +54,11 @@ def test_sweep_stops_on_the_first_failed_run(fake, sweep, model, status, word):
 def test_ctrl_c_stops_the_whole_sweep(fake):
     env, log = fake
     env = {**os.environ, **env, "MODELS": "deter gauss_l0"}
+    # a terminal's foreground job: SIGINT at its default even when this test runs in a background job
+    # (which starts with SIGINT ignored, and bash cannot trap a signal ignored on entry)
     sweep = subprocess.Popen(["bash", "scripts/sweeps/fm.sh"], cwd=ROOT, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = Path(f"{log}.started")
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
