@@ -32,6 +32,12 @@ feature (spl_t, spl_s, sc_t, sc_s, sf_t, sf_s, tc), columns preset | direct | li
 mlp | mlp2048 | mlplrg | mlplrg2048 (mean ± std over the runs, drums × presets), plus a last column
 `preset (reference code)`: the reference code's "preset" metric |r − ΔF| (estimator
 `preset_reference`), kept and labelled as such; `preset` is the no-modulation baseline |ΔF|.
+
+    python scripts/results.py --task texture
+
+writes results_texture.md/.tex: a row per texture (`data.texture=…`) and model, beside the noise and
+TexEnv-analysis references, with the columns of the TexDSP paper: fad_texstat (its "FAD-ours"),
+texstat and mrstft (its MSS).
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ TASK_LAYOUTS = {  # a task's default layout: where --transpose, --order, --metri
         "order": ["preset", "direct", "linear", "linear2048", "mlp", "mlp2048", "mlp_lrg", "mlp_lrg2048", "preset_reference"],
         "labels": {"mlp_lrg": "mlplrg", "mlp_lrg2048": "mlplrg2048", "preset_reference": "preset (reference code)"},
         "metrics": ["spl_t", "spl_s", "sc_t", "sc_s", "sf_t", "sf_s", "tc"],  # the paper's rows (not `mean`)
+    },
+    "texture": {  # the columns of the TexDSP paper's table (§6.2): FAD-ours, TexStat, MSS
+        "metrics": ["fad_texstat", "texstat", "mrstft"],
     },
 }
 

@@ -46,6 +46,7 @@ SWEEP_ENV = {  # one model of each sweep (and for remap one drum and one preset)
     "fm": {"MODELS": "deter"},
     "mastering": {"MODELS": "icassp_peq_mel"},
     "remap": {"MODELS": "mlp", "DRUMS": "maple_14x5", "PRESETS": "snare_1"},
+    "texture": {"TEXTURES": "rain"},
 }
 SMALL_MEE = "encoder.network.width=0.05"  # the MEE presets are 81 M weights at width 1
 TINY_PROXY = ["--steps", "2", "--segment", "0.5", "--batch-size", "2", "--channels", "4", "--valid-every", "2",
@@ -93,7 +94,8 @@ def plan(command: str, work: Path) -> Step:
     words = [w.replace(USER_TEXTURES, str(work / "textures")) for w in words]
     for user, ours in USER_DRUMS.items():
         words = [w.replace(user, str(work / ours)) if user.startswith("/") else w.replace(user, ours) for w in words]
-    step.env = {k: v.replace("/data/sdss_filtered", str(work / "drums")) for k, v in step.env.items()}
+    step.env = {k: v.replace("/data/sdss_filtered", str(work / "drums")).replace(USER_TEXTURES, str(work / "textures"))
+                for k, v in step.env.items()}
     if not torch.cuda.is_available():
         words = [w.replace("device=cuda", "device=cpu") for w in words]
     if words[0] == "python":
@@ -111,7 +113,7 @@ def plan(command: str, work: Path) -> Step:
         step.env["PY"] = sys.executable
         if "--quick" not in words:
             words.insert(1, "--quick")
-        words += ["trainer.device=cpu", *extra_for([step.env["MODELS"]])]
+        words += ["trainer.device=cpu", *extra_for([step.env.get("MODELS", "")])]
     elif script.endswith("train_proxy.py"):
         words = [w for i, w in enumerate(words) if not (words[i - 1] == "--steps" or w == "--steps")] + TINY_PROXY
     elif script.endswith("evaluate.py"):
@@ -209,7 +211,7 @@ def outcomes(tmp_path_factory) -> dict:
 def test_the_readme_shows_the_commands_of_every_task():
     scripts = " ".join(COMMANDS)
     for needed in ("train_fm.py", "train_mastering.py", "train_remap.py", "train_texture.py", "evaluate.py", "scripts/results.py",
-                   "scripts/sweeps/fm.sh", "scripts/sweeps/remap.sh"):
+                   "scripts/sweeps/fm.sh", "scripts/sweeps/remap.sh", "scripts/sweeps/texture.sh"):
         assert needed in scripts
 
 

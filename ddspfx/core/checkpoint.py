@@ -17,6 +17,9 @@ a run is stopped) and `best.pt` (when the validation loss improves). Both are di
                   with members, means over the members
     "nonfinite"   non-finite steps in a row at the time of saving (with members, the fewest of
                   any member)
+    "early_stopping"  {"epochs_without_improvement", "best", "best_epoch"}: the early-stopping
+                  count (kept also when it is off; `(M,)` tensors with members)
+    "stopped_early"  True when early stopping ended the run (then it counts as finished)
     "rng"         one RNG snapshot per rank (see `ddspfx.train.seeding.get_rng_state`)
     "world_size"  number of processes that trained
     "config"      the trainer config as plain containers

@@ -47,8 +47,14 @@ class Task(nn.Module):
       `metrics.json` so that results from different settings are never mixed.
     - `evaluate_batch(batch, generator)` (required): `Scores` of every estimator (the model and the
       task's baselines); `generator` seeds the baselines' random draws.
-    - `metric_specs()` (required): a `MetricSpec` for every metric name `evaluate_batch` returns,
-      saying which way is better and which results table shows it.
+    - `metric_specs()` (required): a `MetricSpec` for every metric name `evaluate_batch` (or
+      `end_test_set`) returns, saying which way is better and which results table shows it.
+    - `begin_test_set(name)` and `end_test_set(name)`: set-level metrics, which are not means of
+      per-example values (a Fréchet distance between sets of embeddings). `begin_test_set` is
+      called before a test set's first batch (reset what the task collects), `end_test_set` after
+      its last one; it returns `{estimator: {metric: value}}` with scalar values (or `(members,)`
+      for a per-member estimator), stored beside the per-example means. Like torchmetrics'
+      reset/compute: the task collects what it needs in `evaluate_batch`.
 
     Members: a task may hold `members = M` independent models trained in one run (e.g. a grid of
     tiny models). Every trainable parameter then has a leading dimension of size M (slice m is
@@ -97,6 +103,12 @@ class Task(nn.Module):
 
     def metric_specs(self) -> list[MetricSpec]:
         raise NotImplementedError(f"{type(self).__name__} must declare metric_specs()")
+
+    def begin_test_set(self, name: str) -> None:
+        pass
+
+    def end_test_set(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
+        return {}
 
 
 def batch_to(batch: Batch, device: torch.device) -> Batch:

@@ -129,16 +129,23 @@ def run_status(state: Mapping[str, Any]) -> dict[str, Any]:
     """`{"status", "epochs_done", "epochs", "epoch_step"}` of a run from a checkpoint dict
     (`last.pt`: the run's progress; `best.pt` is saved at the best epoch, not the last).
 
-    Finished iff the checkpoint's `epoch` (epochs done) has reached its trainer config's `epochs`
-    and `epoch_step` is 0; "unknown" if the checkpoint does not say.
+    Finished iff `epoch_step` is 0 and the checkpoint's `epoch` (epochs done) has reached its
+    trainer config's `epochs`, or the run was ended by early stopping (`"stopped_early": True`
+    in the checkpoint; the result then also has `"stopped_early": True`); "unknown" if the
+    checkpoint does not say.
     """
     epochs = (state.get("config") or {}).get("epochs")
     epoch, epoch_step = state.get("epoch"), state.get("epoch_step", 0) or 0
+    stopped_early = bool(state.get("stopped_early", False))
     if epochs is None or epoch is None:
         status = "unknown"
     else:
-        status = "finished" if epoch >= epochs and epoch_step == 0 else "interrupted"
-    return {"status": status, "epochs_done": epoch, "epochs": epochs, "epoch_step": epoch_step}
+        done = epoch >= epochs or stopped_early
+        status = "finished" if done and epoch_step == 0 else "interrupted"
+    result = {"status": status, "epochs_done": epoch, "epochs": epochs, "epoch_step": epoch_step}
+    if stopped_early:
+        result["stopped_early"] = True
+    return result
 
 
 def interrupted_reason(status: Mapping[str, Any]) -> str:

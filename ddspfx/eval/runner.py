@@ -1,7 +1,8 @@
 """Evaluate a finished or interrupted run: rebuild its task, load a checkpoint, score the test sets.
 
 The task supplies `test_sets(batch_size)` → {name: batches}, `evaluate_batch(batch, generator)` →
-{estimator: {metric: per-example values}}, `metric_specs()` and `test_set_info()`; this module only
+{estimator: {metric: per-example values}}, optionally set-level values from
+`end_test_set(name)`, `metric_specs()` and `test_set_info()`; this module only
 averages, records how the numbers were made, saves and prints. It drives any task through
 `ddspfx.core` (it never imports `ddspfx.tasks` or `ddspfx.train`).
 
@@ -124,7 +125,8 @@ def _device_of(task) -> torch.device:
 
 @torch.no_grad()
 def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, device=None) -> tuple[Metrics, dict[str, int]]:
-    """Mean of every per-example metric, by test set and estimator, and the examples per set.
+    """Mean of every per-example metric (and the task's set-level metrics, `end_test_set`), by
+    test set and estimator, and the examples per set.
 
     `evaluate_batch` values are `(batch,)` tensors, or `(members, batch)` for an estimator with
     one value per member (then the mean is a list of `members` floats).
@@ -138,6 +140,7 @@ def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, d
     for set_name, batches in task.test_sets(batch_size).items():
         sums: dict = defaultdict(dict)
         count = 0
+        task.begin_test_set(set_name)
         for batch in tqdm(batches, desc=f"evaluate {set_name}", disable=not progress):
             scores = task.evaluate_batch(batch_to(batch, device), generator)
             n = None
@@ -161,8 +164,22 @@ def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, d
         if count == 0:
             raise ValueError(f"{type(task).__name__}.test_sets({batch_size})[{set_name!r}] yielded no examples")
         results[set_name] = {e: {m: _mean(v, count) for m, v in ms.items()} for e, ms in sums.items()}
+        _merge_set_level(results[set_name], task.end_test_set(set_name) or {}, task, members)
         sizes[set_name] = count
     return results, sizes
+
+
+def _merge_set_level(results: dict, scores: Mapping, task, members: int) -> None:
+    """Add `end_test_set`'s set-level values (scalars, or `(members,)`) to a set's results."""
+    for estimator, metrics in scores.items():
+        for metric, value in metrics.items():
+            value = torch.as_tensor(value).detach().double().cpu()
+            where = f"{type(task).__name__}.end_test_set: {estimator}/{metric}"
+            if value.ndim > 1 or (value.ndim == 1 and value.shape[0] != members):
+                raise ValueError(f"{where} has shape {tuple(value.shape)}: a scalar or (members={members},) expected")
+            if metric in results.get(estimator, {}):
+                raise ValueError(f"{where} is also a per-example metric of evaluate_batch")
+            results.setdefault(estimator, {})[metric] = value.item() if value.ndim == 0 else [float(v) for v in value.tolist()]
 
 
 def _mean(total: torch.Tensor, count: int) -> Value:

@@ -1,4 +1,5 @@
-"""Per-example evaluation metrics; every function returns a `(batch,)` tensor.
+"""Evaluation metrics: per-example ones return a `(batch,)` tensor; `frechet_distance` compares
+two sets of embeddings (one value per pair of sets).
 
 Their directions (SI-SDR: higher is better) are declared by the tasks that report them
 (`ddspfx.core.metrics.MetricSpec`)."""
@@ -46,3 +47,38 @@ def param_mse_min_over(estimate: torch.Tensor, target: torch.Tensor, permutation
     """
     errors = torch.stack([param_mse(estimate[:, list(p)], target) for p in permutations])
     return errors.min(0).values
+
+
+def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fréchet distance between Gaussians fitted to two sets of embeddings (the FAD formula):
+
+        d² = ‖μ_x − μ_y‖² + Tr(Σ_x + Σ_y − 2 (Σ_x Σ_y)^½)
+
+    with unbiased covariances. Tr((Σ_x Σ_y)^½) is the sum of the square roots of the eigenvalues of
+    the symmetric Σ_x^½ Σ_y Σ_x^½ (same spectrum, non-negative), computed in float64: exact for
+    rank-deficient covariances (fewer examples than dimensions), where scipy's `sqrtm` of the
+    non-symmetric product can return complex noise.
+
+    Args:
+        x: `(n_x, dim)`, y: `(n_y, dim)` embeddings, n_x, n_y ≥ 2.
+
+    Returns:
+        a float64 scalar tensor d² ≥ 0 (squared units of the embeddings; the FAD convention).
+    """
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"frechet_distance: (n, dim) sets with the same dim expected, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if min(x.shape[0], y.shape[0]) < 2:
+        raise ValueError(f"frechet_distance: each set needs at least 2 examples, got {x.shape[0]} and {y.shape[0]}")
+    x, y = x.double(), y.double()
+    mean_term = (x.mean(0) - y.mean(0)).square().sum()
+    cov_x, cov_y = torch.cov(x.T).reshape(x.shape[1], -1), torch.cov(y.T).reshape(y.shape[1], -1)
+    root_x = _psd_sqrt(cov_x)
+    middle = root_x @ cov_y @ root_x
+    cross = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    return (mean_term + cov_x.trace() + cov_y.trace() - 2 * cross).clamp_min(0)
+
+
+def _psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    """The symmetric square root of a positive semi-definite matrix (negative rounding clamped)."""
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T

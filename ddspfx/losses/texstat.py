@@ -74,6 +74,8 @@ MOD_LOW_HZ = 10.0
 DOWNSAMPLE = 4  # envelopes go from fs to fs/4
 MOD_HIGH_RATIO = 16  # the modulation bank ends at fs/16
 RESAMPLERS = ("fft", "sinc")
+EMBEDDING_GROUPS = ("s1", "s2", "s3")  # the texstat FAD wrapper's statistics (§6.2, "FAD-ours")
+EMBEDDING_ALPHA = (1.0, 0.1, 0.01, 0.001)  # its s1 weights
 
 Resampler = Literal["fft", "sinc"]
 
@@ -121,6 +123,26 @@ def texture_statistics(
     s1, s2 = _envelope_statistics(envelopes)
     s3, s4, s5 = _modulation_statistics(_downsampled_spectrum(envelopes, analysis), analysis)
     return {"s1": s1, "s2": s2, "s3": s3, "s4": s4, "s5": s5}
+
+
+def statistics_embedding(
+    statistics: dict[str, torch.Tensor],
+    groups: Sequence[str] = EMBEDDING_GROUPS,
+    alpha: Sequence[float] = EMBEDDING_ALPHA,
+) -> torch.Tensor:
+    """One vector per frame from `texture_statistics`: the chosen groups flattened and joined, s1's
+    columns weighted by `alpha` (the texstat FAD wrapper's S1–S3 with α = (1, 0.1, 0.01, 0.001);
+    280 values for N = 16, M = 6). `(batch, dim)`."""
+    unknown = [g for g in groups if g not in statistics]
+    if unknown or not groups:
+        raise ValueError(f"statistics_embedding: groups must be among {list(statistics)}, got {list(groups)}")
+    parts = []
+    for group in groups:
+        values = statistics[group]
+        if group == "s1":
+            values = values * torch.tensor([float(a) for a in alpha], dtype=values.dtype, device=values.device)
+        parts.append(values.flatten(1))
+    return torch.cat(parts, dim=1)
 
 
 def _envelopes(audio: torch.Tensor, analytic: torch.Tensor) -> torch.Tensor:
@@ -407,7 +429,10 @@ class TexStatLoss(PairLoss):
     def group_losses(self, estimate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example L_g = sqrt(mean((w_g ⊙ ΔS_g)²)) of the five groups: dict s1 … s5 of `(batch,)`."""
         check_pair(estimate, target, type(self).__name__)
-        ours, theirs = self.statistics(estimate), self.statistics(target)
+        return self.compare(self.statistics(estimate), self.statistics(target))
+
+    def compare(self, ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`group_losses` from statistics already computed (`statistics` of estimate and target)."""
         out = {}
         for group in GROUPS:
             difference = ours[group] - theirs[group]

@@ -24,9 +24,12 @@ settings, whatever the training loss), its group values `texstat_s1` … `texsta
   with the model's carriers (the best any controls of this synth reach in the least-squares sense:
   an upper reference).
 
-A Fréchet distance between the sets of statistics vectors (the paper's FAD on S1–S3) is a
-set-level metric: the per-example contract of `evaluate_batch` cannot express it, so it is left out
-(a later set-level hook can add it).
+and, per test set (`end_test_set`), `fad_texstat`: the Fréchet distance between the estimator's
+frames and the target frames as sets of texture-statistics vectors (S1–S3 with α = (1, 0.1, 0.01,
+0.001), 280 values at N = 16, M = 6: the paper's "FAD-ours", at the model's frame length). With
+fewer frames than dimensions the covariances are rank-deficient: the distance is still exact for
+the fitted Gaussians, but biased upwards by small sets; compare it only between runs with the same
+test set (metrics.json records its size).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ from ddspfx.dsp.texture_features import texture_features
 from ddspfx.encoders.texture import TexDSPEncoder
 from ddspfx.heads.texture import TexDSPDecoder
 from ddspfx.losses.base import PairLoss
+from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT
-from ddspfx.losses.texstat import GROUPS, TexStatLoss
+from ddspfx.losses.texstat import GROUPS, TexStatLoss, statistics_embedding
 from ddspfx.synths.texenv import TexEnvSynth, erb_subbands
 
 log = logging.getLogger(__name__)
@@ -151,6 +155,7 @@ class TextureTask(Task):
         self.metric_texstat = TexStatLoss(self.sample_rate, METRIC_BANDS, METRIC_MOD_BANDS, alpha=METRIC_ALPHA)
         self.metric_mrstft = metric_mrstft if metric_mrstft is not None else MRSTFT()
         self.texture = "given"
+        self._embeddings: dict[str, list[torch.Tensor]] = {}  # statistics vectors of a test set (evaluation)
         self.excerpts = dict(excerpts) if excerpts is not None else self._load_excerpts()
 
     def _load_excerpts(self) -> dict[str, torch.Tensor]:
@@ -294,7 +299,21 @@ class TextureTask(Task):
         settings = "α = (10, 1, 0.1, 0.01), β = 1, 16 ERB bands, 6 modulation bands, per frame"
         specs = [MetricSpec("texstat", description=f"TexStat distance to the target ({settings})")]
         specs += [MetricSpec(f"texstat_{g}", description=f"TexStat group {g} (before β; {settings})") for g in GROUPS]
-        return specs + [MetricSpec("mrstft", description="auraloss multi-resolution STFT distance per frame")]
+        specs.append(MetricSpec("mrstft", description="auraloss multi-resolution STFT distance per frame"))
+        fad = "Fréchet distance between the S1-S3 texture statistics (α = (1, 0.1, 0.01, 0.001)) of the estimator's and the target's frames (per test set)"
+        return specs + [MetricSpec("fad_texstat", description=fad)]
+
+    def begin_test_set(self, name: str) -> None:
+        self._embeddings: dict[str, list[torch.Tensor]] = {"target": [], **{e: [] for e in ESTIMATORS}}
+
+    def end_test_set(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
+        """`fad_texstat` of every estimator against the target frames of the set."""
+        sets = {k: torch.cat(v) for k, v in self._embeddings.items() if v}
+        self._embeddings = {}
+        if "target" not in sets or sets["target"].shape[0] < 2:
+            log.warning("fad_texstat not computed for test set %r: it needs at least 2 frames", name)
+            return {}
+        return {e: {"fad_texstat": frechet_distance(sets[e], sets["target"])} for e in ESTIMATORS if e in sets}
 
     def evaluate_batch(self, batch: Batch, generator: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
         """Per-excerpt scores `(batch,)` (means over the frames) of the model and both references."""
@@ -309,13 +328,23 @@ class TextureTask(Task):
             "noise": self.shaped_noise(target, generator),
             "texenv_analysis": self.synth.synthesize(self.synth.analyze(target)),
         }
-        return {name: self._scores(estimate, target, audio.shape[0]) for name, estimate in estimates.items()}
+        statistics = self.metric_texstat.statistics(target)
+        self._collect("target", statistics)
+        return {name: self._scores(estimate, target, statistics, name) for name, estimate in estimates.items()}
 
-    def _scores(self, estimate: torch.Tensor, target: torch.Tensor, n_excerpts: int) -> dict[str, torch.Tensor]:
-        groups = self.metric_texstat.group_losses(estimate, target)
+    def _collect(self, name: str, statistics: dict[str, torch.Tensor]) -> None:
+        """Keep the frames' statistics vectors for `end_test_set` (when evaluating a test set)."""
+        if self._embeddings:
+            self._embeddings[name].append(statistics_embedding(statistics).double().cpu())
+
+    def _scores(self, estimate: torch.Tensor, target: torch.Tensor, statistics: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+        """Per-excerpt scores of one estimator's frames `(excerpts·sequence, n)`."""
+        ours = self.metric_texstat.statistics(estimate)
+        self._collect(name, ours)
+        groups = self.metric_texstat.compare(ours, statistics)
         scores = {"texstat": sum(groups.values()), **{f"texstat_{g}": v for g, v in groups.items()}}
         scores["mrstft"] = self.metric_mrstft.per_example(estimate, target)
-        return {k: v.view(n_excerpts, self.sequence).mean(1) for k, v in scores.items()}
+        return {k: v.view(-1, self.sequence).mean(1) for k, v in scores.items()}
 
     def shaped_noise(self, target: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The noise baseline: white noise `(frames, n)` (drawn with `generator`) under a gain curve

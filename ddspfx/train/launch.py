@@ -249,7 +249,9 @@ def check_resume(cfg: DictConfig, overrides: Sequence[str], script: str = "train
 
 def config_differences(saved: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """`[(dotted key, saved value, new value)]` where two plain configs differ, leaving out
-    `RESUME_MAY_CHANGE`; a key missing on one side has the value `<missing>`."""
+    `RESUME_MAY_CHANGE`; a key missing on one side has the value `<missing>`. A key the saved
+    config lacks and the new one sets to null is no difference: a key added to ddspfx since the run
+    was trained, at its default "off" (e.g. `trainer.early_stopping`)."""
     missing = "<missing>"
     if isinstance(saved, dict) and isinstance(new, dict):
         found = []
@@ -257,7 +259,7 @@ def config_differences(saved: Any, new: Any, prefix: str = "") -> list[tuple[str
             path = f"{prefix}.{key}" if prefix else str(key)
             found += config_differences(saved.get(key, missing), new.get(key, missing), path)
         return found
-    if prefix in RESUME_MAY_CHANGE or saved == new:
+    if prefix in RESUME_MAY_CHANGE or saved == new or (saved == missing and new is None):
         return []
     return [(prefix, saved, new)]
 

@@ -11,11 +11,30 @@ reaching a synth or an effect chain: `ddspfx.params.check_controls`); more than
 batch whose `validation_step` raises `NonFiniteError` counts with a NaN loss (the epoch
 completes; `best.pt` is never chosen on NaN). One epoch: `trainer.steps_per_epoch` steps (null: the task's
 `epoch_steps`, one pass over its data), then validation on the task's fixed
-set, the LR scheduler, `best.pt` (if the validation loss improved), `last.pt`, and every
-`media_every` epochs `task.log_media`, and one log line (train and valid loss, time). SIGINT /
-SIGTERM / `request_stop()` end the run after the current step with `last.pt` saved (the summary
-says "interrupted" and names the signal); `trainer.resume=true` continues from it bit-identically
-(same seed and world size; on CPU, or on GPU with deterministic kernels).
+set, the LR scheduler, the early-stopping count, `best.pt` (if the validation loss improved),
+`last.pt`, and every `media_every` epochs `task.log_media`, and one log line (train and valid
+loss, time).
+
+Early stopping (`early_stopping: {patience, min_delta}`, off by default): an epoch improves when
+its validation loss is below the reference minus `min_delta` (never when NaN); the reference is
+the validation loss of the last improving epoch, so with `min_delta` 0 it is the best one
+(`best.pt` keeps its own criterion: any strictly lower loss). `epochs_without_improvement` counts
+the epochs since the last improving one; when it reaches `patience` at an epoch's end (and
+epochs remain), the run ends after that epoch's `best.pt` / `last.pt` with one log line; the
+status is "finished", the summary says `stopped_early` / `stopped_epoch`, and `last.pt` holds
+`"stopped_early": True` (so `ddspfx.eval.provenance.run_status` counts the run as finished). The
+counts are saved in every checkpoint, so a resumed run stops at the epoch an uninterrupted one
+does; a checkpoint from before early stopping resumes with a count of 0. Resuming from a
+`last.pt` whose count has reached `patience` (an early-stopped run, also with a larger `epochs`)
+trains nothing and returns at once, stopped early again; only a count below `patience` lets it
+train on. With members, each member has its own reference and count, and the run stops when
+every member has reached `patience`; members that stalled earlier keep training with the others
+until then. Under DDP the validation losses are merged identically on every rank and the stop is
+agreed among the ranks, so all of them stop after the same epoch.
+
+SIGINT / SIGTERM / `request_stop()` end the run after the current step with `last.pt` saved (the
+summary says "interrupted" and names the signal); `trainer.resume=true` continues from it
+bit-identically (same seed and world size; on CPU, or on GPU with deterministic kernels).
 
 TensorBoard tags: `loss/train`, `metric/<key>/train` (rank 0's share of the batch, mean over the
 `log_every` steps, and what was gathered at the end of every epoch and on a stop),
@@ -62,7 +81,7 @@ from ddspfx.core.checkpoint import (
     save_checkpoint,
 )
 from ddspfx.train.logging import create_writer, log_scalars
-from ddspfx.train.members import Members, member_count
+from ddspfx.train.members import LIST_LIMIT, Members, member_count
 from ddspfx.train.seeding import (
     get_rng_state,
     make_generator,
@@ -97,6 +116,7 @@ class TrainerConfig:
     optimizer: Any = field(default_factory=_default_optimizer)  # partial: params -> optimizer
     grad_clip: float | None = 1.0  # max global L2 norm of the gradients; None = off
     scheduler: Any = None  # None, or partial: optimizer -> scheduler (stepped once per epoch)
+    early_stopping: Any = None  # None = off, or {"patience": int >= 1, "min_delta": float >= 0 (0)}
     max_nonfinite: int = 10  # non-finite steps in a row that are skipped; one more stops the run
     #   (a NaN/Inf loss or gradient, or a NonFiniteError in the forward pass)
     log_every: int = 50  # steps
@@ -143,6 +163,27 @@ class TrainerConfig:
                "a config with _target_ or a callable params -> optimizer")
         _check(self.scheduler, "scheduler", lambda v: v is None or callable(v) or isinstance(v, Mapping),
                "null, a config with _target_ or a callable optimizer -> scheduler")
+        _check_early_stopping(self.early_stopping)
+
+
+EARLY_STOPPING_KEYS = ("patience", "min_delta")
+
+
+def _check_early_stopping(spec: Any) -> None:
+    """`trainer.early_stopping`: null, or {patience: int >= 1, min_delta: number >= 0}."""
+    if spec is None:
+        return
+    _check(spec, "early_stopping", lambda v: isinstance(v, Mapping),
+           "null or a mapping {patience: int >= 1, min_delta: number >= 0}")
+    for key in spec:
+        if key not in EARLY_STOPPING_KEYS:
+            raise ValueError(f"unknown key trainer.early_stopping.{key} (= {spec[key]!r}); "
+                             f"valid keys: {sorted(EARLY_STOPPING_KEYS)}")
+    _check(spec.get("patience"), "early_stopping.patience",
+           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1")
+    _check(spec.get("min_delta", 0.0), "early_stopping.min_delta",
+           lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      and v >= 0), "a number >= 0")
 
 
 def _check(value: Any, name: str, ok: Callable[[Any], bool], expected: str) -> None:
@@ -213,6 +254,84 @@ def valid_tag(key: str) -> str:
     return "loss/valid" if key == "loss" else f"metric/{key}/valid"
 
 
+def _short_list(values: list) -> str:
+    shown = ", ".join(map(str, values[:LIST_LIMIT]))
+    return f"[{shown}{', …' if len(values) > LIST_LIMIT else ''}]"
+
+
+class EarlyStopping:
+    """Epochs without an improvement of the validation loss, per member, for
+    `trainer.early_stopping` (`spec`: that mapping, None = off; the counts are kept anyway).
+    `count`: the number of members (1 without members).
+
+    An epoch improves a member when its validation loss is below the member's reference minus
+    `min_delta` (never when it is NaN); the reference is the validation loss of the member's last
+    improving epoch (inf before the first), so with `min_delta` 0 it is the member's best
+    validation loss. Each improvement resets the member's count to 0, any other epoch adds 1.
+    `due`: every member has gone `patience` epochs or more without improving.
+    """
+
+    def __init__(self, spec: Mapping[str, Any] | None, count: int):
+        self.enabled = spec is not None
+        self.patience = None if spec is None else int(spec["patience"])
+        self.min_delta = 0.0 if spec is None else float(spec.get("min_delta", 0.0))
+        self.count = count
+        self.wait = torch.zeros(count, dtype=torch.long)
+        self.best = torch.full((count,), math.inf, dtype=torch.float64)
+        self.best_epoch = torch.full((count,), -1, dtype=torch.long)
+
+    def update(self, loss: torch.Tensor, epoch: int) -> None:
+        """Count epoch `epoch` (the validated one, counted from 0) with the validation losses
+        `loss` `(count,)`."""
+        loss = loss.detach().to("cpu", torch.float64).reshape(self.count)
+        improved = loss < self.best - self.min_delta  # False for NaN
+        self.best = torch.where(improved, loss, self.best)
+        self.best_epoch = torch.where(improved, torch.full_like(self.best_epoch, epoch), self.best_epoch)
+        self.wait = torch.where(improved, torch.zeros_like(self.wait), self.wait + 1)
+
+    @property
+    def due(self) -> bool:
+        return self.enabled and bool((self.wait >= self.patience).all())
+
+    def message(self, epoch: int) -> str:
+        """The log line of a stop after `epoch` epochs."""
+        head = f"early stopping after epoch {epoch}: "
+        delta = f"{self.min_delta:g}"
+        if self.count == 1:
+            best, best_epoch = float(self.best[0]), int(self.best_epoch[0])
+            if not math.isfinite(best):
+                where = "no finite validation loss yet"
+            else:
+                where = f"best {best:.6g}" + (f" at epoch {best_epoch + 1}" if best_epoch >= 0 else "")
+            return (f"{head}validation loss has not improved by more than {delta} for "
+                    f"{int(self.wait[0])} epochs ({where})")
+        return (f"{head}the validation loss of every member ({self.count}) has not improved by "
+                f"more than {delta} for {self.patience} epochs or more (epochs without "
+                f"improvement per member: {_short_list(self.wait.tolist())})")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The `"early_stopping"` entry of a checkpoint: python numbers without members, `(M,)`
+        tensors with members. `best_epoch` counts from 0 (-1: none, or not known)."""
+        if self.count == 1:
+            return {"epochs_without_improvement": int(self.wait[0]), "best": float(self.best[0]),
+                    "best_epoch": int(self.best_epoch[0])}
+        return {"epochs_without_improvement": self.wait.clone(), "best": self.best.clone(),
+                "best_epoch": self.best_epoch.clone()}
+
+    def load_state_dict(self, state: Mapping[str, Any] | None, best: Any, best_epoch: Any) -> None:
+        """Restore `state_dict()`; None (a checkpoint from before early stopping) counts from 0
+        with the reference `best` (`best_epoch`): the checkpoint's best validation loss."""
+        if state is None:
+            state = {"epochs_without_improvement": 0, "best": best, "best_epoch": best_epoch}
+
+        def vector(value: Any, dtype: torch.dtype) -> torch.Tensor:
+            return torch.as_tensor(value, dtype=dtype).reshape(-1).expand(self.count).clone()
+
+        self.wait = vector(state["epochs_without_improvement"], torch.long)
+        self.best = vector(state["best"], torch.float64)
+        self.best_epoch = vector(state["best_epoch"], torch.long)
+
+
 class Trainer:
     """Trains a `Task` (see `ddspfx.core.task`) as configured by the `trainer` config node.
 
@@ -236,6 +355,9 @@ class Trainer:
         self.params = list(self.task.trainable_parameters())
         self.optimizer = build_from_spec(self.cfg.optimizer, self.params, "optimizer")
         self.members = self._build_members(task)
+        self.early_stopping = EarlyStopping(self.cfg.early_stopping,
+                                            1 if self.members is None else self.members.count)
+        self.stopped_early = False
         self.scheduler = (
             None if self.cfg.scheduler is None or self.members is not None
             else build_from_spec(self.cfg.scheduler, self.optimizer, "scheduler")
@@ -269,11 +391,13 @@ class Trainer:
         self._stop = True
 
     def fit(self) -> dict[str, Any]:
-        """Train until `epochs` are done or a stop is requested.
+        """Train until `epochs` are done, early stopping ends the run, or a stop is requested.
 
         Returns {"status": "finished" | "interrupted", "signal" ("SIGINT" / "SIGTERM" when a
         signal interrupted the run, else None), "step", "epoch", "epoch_step",
         "best_valid_loss" (None before any validation), "valid" (latest metrics),
+        "stopped_early" (True when early stopping ended the run before `epochs`; the status is
+        then "finished"), "stopped_epoch" (the epochs done when it did, else None),
         "run_dir"}, and with members "members": per-member lists (`Members.summary`); then
         "best_valid_loss" and "valid" are means over the members. Raises `TrainingStopped` (a
         RuntimeError) after too many non-finite steps in a row (for every member at once, with
@@ -307,6 +431,8 @@ class Trainer:
             "epoch_step": self.epoch_step,
             "best_valid_loss": None if math.isinf(self.best) else self.best,
             "valid": dict(self.valid_metrics),
+            "stopped_early": self.stopped_early,
+            "stopped_epoch": self.epoch if self.stopped_early else None,
             "run_dir": str(self.run_dir),
         }
         if self.members is not None:
@@ -356,10 +482,20 @@ class Trainer:
 
     def _train(self) -> str:
         self.optimizer.zero_grad(set_to_none=True)
+        if self.epoch_step == 0 and self._early_stop_due():
+            # resumed from a last.pt whose counts had already reached the patience: nothing to
+            # train, and last.pt is left as it is (as when resuming a finished run)
+            self.stopped_early = True
+            if self.is_main:
+                log.info("trainer.resume: %s; nothing left to train",
+                         self.early_stopping.message(self.epoch))
+            return "finished"
         while self.epoch < self.cfg.epochs:
             if not self._train_epoch():
                 return "interrupted"
             self._end_epoch()
+            if self.stopped_early:
+                return "finished"
             if self.epoch < self.cfg.epochs and self._stop_agreed():
                 return "interrupted"
         return "finished"
@@ -511,6 +647,15 @@ class Trainer:
         (stop,) = D.any_rank_flags([self._stop], self.device)
         return stop
 
+    def _early_stop_due(self) -> bool:
+        """True when early stopping is on, epochs remain and every member has gone `patience`
+        epochs without improving; every rank takes the same decision (the validation losses
+        are merged identically on every rank, and the flag is agreed like `_stop_agreed`'s)."""
+        if not self.early_stopping.enabled or self.epoch >= self.cfg.epochs:
+            return False
+        (due,) = D.any_rank_flags([self.early_stopping.due], self.device)
+        return due
+
     # ------------------------------------------------------------------ logging
 
     def _accumulate(self, values: Mapping[str, float], grad_norm: float) -> None:
@@ -556,7 +701,8 @@ class Trainer:
     # ------------------------------------------------------------------ epoch end
 
     def _end_epoch(self) -> None:
-        """Validation, scheduler, best.pt, last.pt, then media (in that order)."""
+        """Validation, scheduler, early-stopping count, best.pt, last.pt, then media (in that
+        order); sets `stopped_early` when the run is to end after this epoch."""
         metrics, first_batch = self._validate()
         if self.members is not None:
             metrics = self.members.split_valid(metrics)
@@ -572,9 +718,14 @@ class Trainer:
             log.info("epoch %d/%d step %d: train loss %.6g, valid loss %.6g (%.1f s)",
                      self.epoch, self.cfg.epochs, self.step, train_loss, metrics["loss"],
                      time.perf_counter() - self._epoch_start)
-        if self._improved(metrics["loss"]):
+        improved = self._improved(metrics["loss"])
+        self._count_improvement(metrics["loss"])
+        self.stopped_early = self._early_stop_due()  # saved in best.pt / last.pt
+        if improved:
             self._save("best")
         self._save("last")
+        if self.stopped_early and self.is_main:
+            log.info("%s", self.early_stopping.message(self.epoch))
         if self._media_due():
             self._log_media(first_batch)
         if self.writer is not None:
@@ -597,6 +748,12 @@ class Trainer:
             self.best = valid_loss
             return True
         return False
+
+    def _count_improvement(self, valid_loss: float) -> None:
+        """Update the early-stopping counts (per member with members) with this validation."""
+        loss = (self.members.valid["loss"] if self.members is not None
+                else torch.tensor([valid_loss], dtype=torch.float64))
+        self.early_stopping.update(loss, self.epoch - 1)
 
     def _validate(self) -> tuple[dict[str, Any], Any]:
         """Mean of `task.validation_step` over the validation batches, sharded over ranks and
@@ -703,6 +860,8 @@ class Trainer:
             "best": self.best,
             "valid": dict(self.valid_metrics),
             "nonfinite": self.nonfinite,
+            "early_stopping": self.early_stopping.state_dict(),
+            "stopped_early": self.stopped_early,
             "rng": rng,
             "world_size": self.dist.world_size,
             "config": self._config_record(),
@@ -747,6 +906,11 @@ class Trainer:
         self.best = state["best"]
         self.valid_metrics = dict(state.get("valid", {}))
         self.nonfinite = state.get("nonfinite", 0)
+        if self.members is not None:
+            reference = (self.members.best.value, self.members.best.epoch)
+        else:
+            reference = (self.best, -1)
+        self.early_stopping.load_state_dict(state.get("early_stopping"), *reference)
         self._resume_rng(state["rng"])
         log.info("resumed from %s: %d epoch(s) + %d step(s) done, step %d", path, self.epoch,
                  self.epoch_step, self.step)

@@ -184,3 +184,41 @@ def test_not_a_run(tmp_path):
     run = make_run(tmp_path)
     with pytest.raises(NotARunError, match=r"no checkpoint among \['nope.pt'\]"):
         evaluate(run, checkpoint="nope")
+
+
+class SetLevelTask(TinyTask):
+    """TinyTask plus a set-level metric: the spread (max - min) of the test values of a set."""
+
+    def begin_test_set(self, name):
+        self.seen = []
+
+    def evaluate_batch(self, batch, generator):
+        self.seen.append(batch["x"])
+        return super().evaluate_batch(batch, generator)
+
+    def end_test_set(self, name):
+        x = torch.cat(self.seen)
+        value = torch.full((self.members,), float(x.max() - x.min())) if self.members > 1 else x.max() - x.min()
+        return {"model": {"spread": value}}
+
+    def metric_specs(self):
+        return super().metric_specs() + [MetricSpec("spread", description="set-level")]
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_set_level_metrics_are_stored_beside_the_means(members):
+    task = SetLevelTask({"test_size": 10, "test_seed": 5}, members=members)
+    results, sizes = evaluate_sets(task, batch_size=3, progress=False)
+    x = torch.rand(10, generator=torch.Generator().manual_seed(5))
+    expected = float(x.max() - x.min())
+    spread = results["test"]["model"]["spread"]
+    assert sizes["test"] == 10
+    assert spread == pytest.approx([expected] * 2 if members == 2 else expected)
+    assert "spread" not in results["test"]["random"]
+
+
+def test_a_badly_shaped_set_level_value_is_a_clear_error():
+    task = SetLevelTask({"test_size": 4, "test_seed": 0})
+    task.end_test_set = lambda name: {"model": {"spread": torch.zeros(3)}}
+    with pytest.raises(ValueError, match="end_test_set: model/spread has shape"):
+        evaluate_sets(task, batch_size=2, progress=False)

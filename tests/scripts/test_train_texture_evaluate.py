@@ -8,7 +8,7 @@ from tests.conftest import run_script as run
 
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 ESTIMATORS = {"model", "noise", "texenv_analysis"}
-METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
+METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft", "fad_texstat"}
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,17 @@ import torch
 
 from ddspfx.core.errors import ConfigError
 from ddspfx.data.synthetic_textures import render_texture
+from ddspfx.eval.runner import evaluate_sets
+from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT
-from ddspfx.losses.texstat import TexStatLoss
+from ddspfx.losses.texstat import TexStatLoss, statistics_embedding, texture_statistics
 from ddspfx.synths.texenv import TexEnvSynth
 from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts, resolve_texture_folder
 from tests.conftest import RecordingWriter
 
 FS, FRAME, SEQUENCE = 44100, 4096, 2
 METRICS = {"texstat", "texstat_s1", "texstat_s2", "texstat_s3", "texstat_s4", "texstat_s5", "mrstft"}
+SET_METRICS = {"fad_texstat"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def test_evaluation_scores_the_model_and_both_references(excerpts):
         assert all(v.shape == (2,) and torch.isfinite(v).all() for v in metrics.values())
         total = sum(metrics[f"texstat_s{g}"] for g in range(1, 6))
         assert torch.allclose(metrics["texstat"], total)
-    assert {s.name for s in task.metric_specs()} == METRICS
+    assert {s.name for s in task.metric_specs()} == METRICS | SET_METRICS
     assert (scores["texenv_analysis"]["texstat"] < scores["model"]["texstat"]).all()  # the upper reference
 
 
@@ -139,3 +142,32 @@ def test_resynthesize_frames_carries_the_gru_state_across_calls(excerpts):
         bands = task.synth.target_loudness(frames.flatten(0, 1), "specific").view(2, SEQUENCE, -1)
         loud, _ = task.resynthesize_frames(frames, loudness="specific", target_loudness=bands)
         assert loud.shape == frames.shape and torch.isfinite(loud).all()
+
+
+def test_evaluation_adds_the_set_level_frechet_distance(excerpts):
+
+    task = make_task(excerpts).eval()
+    results, sizes = evaluate_sets(task, batch_size=1, progress=False)
+    assert sizes == {"test": 2}
+    fad = {e: results["test"][e]["fad_texstat"] for e in ESTIMATORS}
+    assert all(math.isfinite(v) and v >= 0 for v in fad.values())
+    with torch.no_grad():  # the same distance from the frames' statistics computed here
+        target = excerpts["test"].flatten(0, 1)
+        model = task.resynthesize(excerpts["test"]).flatten(0, 1)
+        embed = lambda audio: statistics_embedding(texture_statistics(audio, FS, n_bands=16, n_mod_bands=6))
+        assert fad["model"] == pytest.approx(frechet_distance(embed(model), embed(target)).item(), rel=1e-5)
+    assert "fad_texstat" in {s.name for s in task.metric_specs()}
+    # batches do not matter: one batch of both excerpts gives the same distance
+    again, _ = evaluate_sets(task, batch_size=8, progress=False)
+    assert again["test"]["model"]["fad_texstat"] == pytest.approx(fad["model"], rel=1e-6)
+
+
+def test_statistics_embedding_is_s1_to_s3_with_the_fad_weights(excerpts):
+    stats = texture_statistics(excerpts["test"][0], FS, n_bands=16, n_mod_bands=6)
+    embedding = statistics_embedding(stats)
+    assert embedding.shape == (SEQUENCE, 280)  # 64 + 120 + 96 (reference §3.1)
+    weighted = stats["s1"] * torch.tensor([1.0, 0.1, 0.01, 0.001])
+    assert torch.equal(embedding[:, :64], weighted.flatten(1))
+    assert torch.equal(embedding[:, 64:184], stats["s2"])
+    with pytest.raises(ValueError, match="groups"):
+        statistics_embedding(stats, groups=("s9",))

@@ -100,6 +100,13 @@ def test_config_differences_lists_dotted_keys():
     assert config_differences(saved, new) == [("a.b", 1, 2), ("a.d", "<missing>", 0)]
 
 
+def test_a_key_added_since_the_run_at_its_null_default_is_no_difference():
+    saved = {"trainer": {"epochs": 1}}  # a run trained before trainer.early_stopping existed
+    assert config_differences(saved, {"trainer": {"epochs": 1, "early_stopping": None}}) == []
+    assert config_differences(saved, {"trainer": {"epochs": 1, "early_stopping": {"patience": 3}}}) == [
+        ("trainer.early_stopping", "<missing>", {"patience": 3})]
+
+
 @pytest.mark.parametrize("override,expected", [
     ("trainer.batch_size=0", "trainer.batch_size must be an int >= 1, got 0"),
     ("trainer.optimizer.lr=abc", "trainer.optimizer.lr must be a number > 0, got 'abc'"),

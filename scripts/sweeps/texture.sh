@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Train and evaluate TexDSP on every texture (reference §6.2: one model per texture), then the results
+# table (scripts/results.py --task texture): a row per texture and model, the paper's columns FAD-ours
+# (fad_texstat), TexStat and MSS (mrstft), beside the noise and TexEnv-analysis references.
+# Usage: scripts/sweeps/texture.sh [--quick] [extra Hydra overrides...]
+#   --quick   a minutes-long smoke run of the same commands: smoke=texture (conf/smoke/texture.yaml: one tiny
+#             epoch on short synthetic textures; marked quick=true); add trainer.device=cpu for the CPU
+# Real recordings: ROOT=/data/textures scripts/sweeps/texture.sh   (one sub-folder of recordings per texture)
+# Narrow it: EXPERIMENTS="texdsp_n16 texdsp_shallow" TEXTURES="rain fire" scripts/sweeps/texture.sh
+# Default textures: every sub-folder of ROOT, or the built-in synthetic ones when ROOT is not set.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
+if smoke_mode texture "${1:-}"; then shift; fi  # --quick: smoke=texture, tables with --all
+root=()
+if [[ -n "${ROOT:-}" ]]; then root=(data.root="$ROOT"); fi
+experiments=${EXPERIMENTS:-"texdsp_n16"}
+textures=${TEXTURES:-$("$PY" -c "
+import sys
+from pathlib import Path
+from ddspfx.data.synthetic_textures import TEXTURES
+root = Path(sys.argv[1]) if sys.argv[1] else None
+print(' '.join(sorted(p.name for p in root.iterdir() if p.is_dir()) if root else TEXTURES))" "${ROOT:-}")}
+for experiment in $experiments; do
+  for texture in $textures; do
+    run_dir="outputs/texture/$experiment/${texture}_$(date +%Y-%m-%d_%H-%M-%S)"
+    step "training of texture/$experiment on $texture (run folder $run_dir)" \
+      "$PY" train_texture.py experiment="texture/$experiment" data.texture="$texture" \
+      hydra.run.dir="$run_dir" "${root[@]}" "${quick[@]}" "$@"
+    step "evaluation of texture/$experiment on $texture (run folder $run_dir)" \
+      "$PY" evaluate.py run="$run_dir" progress=false
+  done
+done
+step "the results table" "$PY" scripts/results.py "${results_all[@]}" --task texture --out outputs/texture/results_texture
