@@ -59,7 +59,11 @@ class Task(nn.Module):
     Members: a task may hold `members = M` independent models trained in one run (e.g. a grid of
     tiny models). Every trainable parameter then has a leading dimension of size M (slice m is
     member m's); `forward`'s `"loss"` and `validation_step`'s `"loss"` are `(M,)` vectors (other
-    keys may be `(M,)` or scalars, logged as the mean over members). The Trainer clips gradients,
+    keys may be `(M,)` or scalars, logged as the mean over members). `forward` may also return
+    `"active"`, a `(M,)` bool mask: the members that train on this step; the others sit it out
+    (weights, optimizer state and non-finite count unchanged, their loss ignored), e.g. members
+    whose epochs are shorter than the run's (a grid of models on data sets of different sizes).
+    The Trainer clips gradients,
     skips non-finite steps, schedules the learning rate (an optimizer whose update is linear in lr:
     SGD, Adam, AdamW, …) and keeps the best weights per member; buffers are not composed into
     `best.pt`. `evaluate_batch` may return `(M, batch)` values for the model: results tables count

@@ -205,12 +205,24 @@ class Members:
                                  f"({self.count},) vector, got shape {tuple(value.shape)}")
         return means
 
+    def check_active(self, active: Any) -> torch.Tensor:
+        """`task.forward`'s optional `"active"`: a `(M,)` bool mask (CPU) of the members that
+        train on this step; ValueError otherwise."""
+        active = torch.as_tensor(active).detach()
+        if active.dtype != torch.bool or tuple(active.shape) != (self.count,):
+            raise ValueError(f"task.forward(batch)['active'] must be a ({self.count},) bool mask, "
+                             f"got {active.dtype} of shape {tuple(active.shape)}")
+        return active.cpu()
+
     def count_nonfinite(self, skipped: torch.Tensor, bad_loss: torch.Tensor,
-                        where: str, cause: str | None = None) -> tuple[list[str], bool]:
-        """Count the skipped members `(M,)` (and reset the others); returns the warnings to
-        show and whether every member is past `max_nonfinite` (the run must stop). `cause`:
-        what was non-finite in place of the loss (e.g. "forward pass (…)")."""
-        self.nonfinite = torch.where(skipped, self.nonfinite + 1, 0)
+                        where: str, cause: str | None = None,
+                        idle: torch.Tensor | None = None) -> tuple[list[str], bool]:
+        """Count the skipped members `(M,)` (and reset the others, except the `idle` ones, which
+        sat the step out and keep their count); returns the warnings to show and whether every
+        member is past `max_nonfinite` (the run must stop). `cause`: what was non-finite in
+        place of the loss (e.g. "forward pass (…)")."""
+        counted = torch.where(skipped, self.nonfinite + 1, 0)
+        self.nonfinite = counted if idle is None else torch.where(idle, self.nonfinite, counted)
         over = self.nonfinite > self.max_nonfinite
         messages = []
         fresh_skips = skipped & ~over

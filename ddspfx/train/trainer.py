@@ -559,24 +559,28 @@ class Trainer:
         """`_train_step` with members: each member is stepped or skipped on its own; returns
         the mean loss of the members stepped (NaN if none). A `NonFiniteError` in the forward
         pass (`error`, `out` None) skips the whole step for every member."""
+        idle = torch.zeros(self.members.count, dtype=torch.bool)
+        if out is not None and "active" in out:
+            out = dict(out)
+            idle = ~self.members.check_active(out.pop("active"))
         if error is not None:
             bad = torch.ones(self.members.count, dtype=torch.bool, device=self.device)
         else:
-            bad = ~torch.isfinite(out["loss"].detach())
+            bad = ~torch.isfinite(out["loss"].detach()) & ~idle.to(self.device)
         bad_loss = D.any_rank_mask(bad).cpu()
         loss = None if out is None else out["loss"]
         active = torch.zeros_like(bad_loss)
-        if bad_loss.all():
+        if (bad_loss | idle).all():
             self.members.grad_norm.fill_(math.nan)
         else:
             loss.sum().backward()
-            active = ~bad_loss & torch.isfinite(self.members.clip_gradients())
+            active = ~bad_loss & ~idle & torch.isfinite(self.members.clip_gradients())
             if active.any():
                 self.members.step(active)
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.epoch_step += 1
-        self._members_skipped(~active, bad_loss, None if error is None else _cause(error))
+        self._members_skipped(~active & ~idle, bad_loss, None if error is None else _cause(error), idle)
         self.nonfinite = int(self.members.nonfinite.min())
         if not active.any():
             return math.nan
@@ -627,11 +631,12 @@ class Trainer:
             )
 
     def _members_skipped(self, skipped: torch.Tensor, bad_loss: torch.Tensor,
-                         cause: str | None = None) -> None:
-        """Count the skipped members `(M,)`; when every member is past the limit, save and raise
-        `TrainingStopped`. `cause`: what was non-finite instead of the loss (a forward error)."""
+                         cause: str | None = None, idle: torch.Tensor | None = None) -> None:
+        """Count the skipped members `(M,)` (`idle` ones, which sat the step out, keep their
+        count); when every member is past the limit, save and raise `TrainingStopped`. `cause`:
+        what was non-finite instead of the loss (a forward error)."""
         messages, stop = self.members.count_nonfinite(
-            skipped, bad_loss, f"step {self.step} (epoch {self.epoch})", cause)
+            skipped, bad_loss, f"step {self.step} (epoch {self.epoch})", cause, idle)
         if self.is_main:
             for message in messages:
                 warnings.warn(message, RuntimeWarning, stacklevel=3)

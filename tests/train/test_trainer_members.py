@@ -302,3 +302,41 @@ def test_bad_members_value_is_named(tmp_path):
     task.members = 0
     with pytest.raises(ValueError, match="task.members"):
         Trainer(task, members_config(), tmp_path)
+
+
+class IdleRegression(MemberRegression):
+    """MemberRegression whose member k sits out the training calls `idle_calls[k]` ("active")."""
+
+    idle_calls: dict[int, set[int]] = {}
+
+    def forward(self, batch):
+        call = self.calls
+        out = super().forward(batch)
+        active = torch.tensor([call not in self.idle_calls.get(k, ()) for k in self.ids])
+        return {**out, "active": active}
+
+
+def test_idle_members_keep_weights_and_optimizer_state(tmp_path):
+    cfg = members_config(epochs=2, steps_per_epoch=3, scheduler=None)
+    plain = MemberRegression()
+    Trainer(plain, cfg, tmp_path / "plain").fit()
+    idle = IdleRegression()
+    idle.idle_calls = {1: {2, 3}}
+    seen = {}
+    idle.hook = lambda task, call: seen.setdefault(call, task.weight.detach()[1].clone())
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        summary = Trainer(idle, cfg, tmp_path / "idle").fit()
+    assert summary["status"] == "finished" and not [w for w in record if "non-finite" in str(w.message)]
+    for k in (0, 2):  # the others train as without idle members
+        assert_close(idle.weight.detach()[k], plain.weight.detach()[k], **TOL)
+    assert torch.equal(seen[2], seen[3]) and torch.equal(seen[3], seen[4])  # calls 2 and 3 left member 1 alone
+    assert not torch.equal(seen[1], seen[2])
+    assert not torch.allclose(idle.weight.detach()[1], plain.weight.detach()[1])
+
+
+def test_a_bad_active_mask_is_named(tmp_path):
+    task = IdleRegression()
+    task.forward = lambda batch: {"loss": task._losses(batch), "active": torch.ones(2, dtype=torch.bool)}
+    with pytest.raises(ValueError, match=r"\['active'\] must be a \(3,\) bool mask"):
+        Trainer(task, members_config(epochs=1, steps_per_epoch=1), tmp_path).fit()
