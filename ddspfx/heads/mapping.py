@@ -106,3 +106,34 @@ def build_mapping(kind: str, n_params: int = 14, init_std: float | None = None) 
 def modulate(preset: torch.Tensor, damping: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
     """θ = clip(θ_preset + d ⊙ m, 0, 1): preset and damping `(n_params,)`, modulation `(batch, n_params)`."""
     return (preset + damping * modulation).clamp(0.0, 1.0)
+
+
+# --- stacked mappings: many models of one kind as one batched computation ------------------------
+
+
+def stacked_parameters(mappings: list[nn.Module]) -> dict[str, torch.Tensor]:
+    """The parameters of several mappings of one kind (`build_mapping`) stacked on a leading model
+    axis: `{state_dict name: (G, ...)}`, read by `stacked_forward`."""
+    if not mappings:
+        raise ValueError("stacked_parameters: no mappings given")
+    names = [name for name, _ in mappings[0].named_parameters()]
+    return {name: torch.stack([dict(m.named_parameters())[name].detach() for m in mappings]) for name in names}
+
+
+def stacked_forward(kind: str, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """G mappings of kind `kind` at once: inputs `(G, batch, n_inputs)` → modulations
+    `(G, batch, n_params)`, model g with the parameters `params[name][g]` (`stacked_parameters`
+    names). Batched matmuls; model g's output equals `build_mapping(kind)` with its weights.
+    """
+    if kind == "linear":
+        return torch.bmm(x, params["linear.weight"].transpose(1, 2)).clamp(-1.0, 1.0)
+    if kind not in MAPPINGS:
+        raise ConfigError(f"unknown mapping model {kind!r}; known: {sorted(MAPPINGS)}")
+    h = x
+    layer = 0
+    while f"hidden.{layer}.weight" in params:
+        weight, bias = params[f"hidden.{layer}.weight"], params[f"hidden.{layer}.bias"]
+        h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        h = torch.relu(torch.nn.functional.layer_norm(h, h.shape[-1:]))
+        layer += 3  # Linear, LayerNorm, ReLU
+    return torch.tanh(torch.baddbmm(params["out.bias"].unsqueeze(1), h, params["out.weight"].transpose(1, 2)))

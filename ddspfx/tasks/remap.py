@@ -82,6 +82,16 @@ def resolve_drum_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str,
     return str(drum), drums[str(drum)]
 
 
+def seeded_mapping(kind: str, n_params: int, init_std: float | None, seed: int | None) -> nn.Module:
+    """`build_mapping(kind, n_params, init_std)` with its initial weights drawn from `seed`
+    (the global RNG untouched), or from the global RNG when `seed` is None."""
+    if seed is None:
+        return build_mapping(kind, n_params, init_std)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build_mapping(kind, n_params, init_std)
+
+
 class RemapTask(Task):
     """Learn onset features → TR-808 snare modulations from one drum's hits.
 
@@ -90,6 +100,8 @@ class RemapTask(Task):
         preset: a preset name of `conf/presets/808/` or a JSON file in that format.
         model: "linear", "mlp", "mlp_lrg" (reference §6) or "direct" (§8).
         init_std: initial weight std of the network (None: the paper's for the model).
+        init_seed: seed of the network's initial weights (None: the global RNG); the same seed
+            gives the same weights in a single run and in a grid (`ddspfx.tasks.remap_grid`).
         window: onset-feature window in samples (256 or 2048 in the paper).
         data: `root`, `drum`, `synthetic`, `valid_fraction`, `test_fraction`, `seed`, `min_hits`,
             `detector` (see `DEFAULT_DATA`).
@@ -105,6 +117,7 @@ class RemapTask(Task):
         preset: str = "snare_1",
         model: str = "mlp",
         init_std: float | None = None,
+        init_seed: int | None = None,
         window: int = 256,
         data: Mapping[str, Any] | None = None,
         loss_weights: str | Sequence[float] | None = None,
@@ -121,7 +134,7 @@ class RemapTask(Task):
         self.direct = self.model_kind == DIRECT
         self.fit_split = "test" if self.direct else "train"
         preset_controls, damping = load_preset(preset, sample_rate=self.sample_rate)  # config errors before the data
-        network = None if self.direct else build_mapping(self.model_kind, synth.n_params, init_std)
+        network = None if self.direct else seeded_mapping(self.model_kind, synth.n_params, init_std, init_seed)
         self.dataset = dataset if dataset is not None else self._load_dataset()
         self.register_buffer("preset", preset_controls)
         self.register_buffer("damping", torch.ones_like(damping) if self.direct else damping)
