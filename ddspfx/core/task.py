@@ -66,8 +66,10 @@ class Task(nn.Module):
     The Trainer clips gradients,
     skips non-finite steps, schedules the learning rate (an optimizer whose update is linear in lr:
     SGD, Adam, AdamW, …) and keeps the best weights per member; buffers are not composed into
-    `best.pt`. `evaluate_batch` may return `(M, batch)` values for the model: results tables count
-    a members run as M runs.
+    `best.pt`. `evaluate_batch` may return `(M, batch)` values for the model (and baselines), with
+    `"_mask"`: a `(M, batch)` bool mask of each member's real examples when the members' test
+    sets differ in size; results tables count a members run as M runs. `member_info()` (a list of
+    M dicts, e.g. each member's experiment, data and preset) is recorded in `metrics.json`.
     """
 
     members: int = 1

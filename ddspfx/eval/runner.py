@@ -129,7 +129,8 @@ def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, d
     test set and estimator, and the examples per set.
 
     `evaluate_batch` values are `(batch,)` tensors, or `(members, batch)` for an estimator with
-    one value per member (then the mean is a list of `members` floats).
+    one value per member (then the mean is a list of `members` floats); a `"_mask"` entry
+    `(members, batch)` leaves padded positions out of the `(members, batch)` means.
     """
     device = device or _device_of(task)
     members = int(getattr(task, "members", 1) or 1)
@@ -139,10 +140,12 @@ def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, d
     sizes: dict[str, int] = {}
     for set_name, batches in task.test_sets(batch_size).items():
         sums: dict = defaultdict(dict)
+        counts: dict = defaultdict(dict)
         count = 0
         task.begin_test_set(set_name)
         for batch in tqdm(batches, desc=f"evaluate {set_name}", disable=not progress):
-            scores = task.evaluate_batch(batch_to(batch, device), generator)
+            scores = dict(task.evaluate_batch(batch_to(batch, device), generator))
+            mask = _member_mask(scores.pop("_mask", None), members, task)
             n = None
             for estimator, metrics in scores.items():
                 for metric, values in metrics.items():
@@ -157,13 +160,17 @@ def evaluate_sets(task, batch_size: int, seed: int = 0, progress: bool = True, d
                     if n is not None and values.shape[-1] != n:
                         raise ValueError(f"{where} has {values.shape[-1]} examples, other metrics of the batch {n}")
                     n = values.shape[-1]
-                    total = values.double().sum(-1).cpu()
-                    previous = sums[estimator].get(metric)
-                    sums[estimator][metric] = total if previous is None else previous + total
+                    values = values.double().cpu()
+                    if mask is not None and values.ndim == 2:  # padded positions left out
+                        total, seen = torch.where(mask, values, 0.0).sum(-1), mask.sum(-1)
+                    else:
+                        total, seen = values.sum(-1), n
+                    sums[estimator][metric] = total + sums[estimator].get(metric, 0.0)
+                    counts[estimator][metric] = seen + counts[estimator].get(metric, 0)
             count += n or 0
         if count == 0:
             raise ValueError(f"{type(task).__name__}.test_sets({batch_size})[{set_name!r}] yielded no examples")
-        results[set_name] = {e: {m: _mean(v, count) for m, v in ms.items()} for e, ms in sums.items()}
+        results[set_name] = {e: {m: _mean(v, counts[e][m]) for m, v in ms.items()} for e, ms in sums.items()}
         _merge_set_level(results[set_name], task.end_test_set(set_name) or {}, task, members)
         sizes[set_name] = count
     return results, sizes
@@ -182,7 +189,19 @@ def _merge_set_level(results: dict, scores: Mapping, task, members: int) -> None
             results.setdefault(estimator, {})[metric] = value.item() if value.ndim == 0 else [float(v) for v in value.tolist()]
 
 
-def _mean(total: torch.Tensor, count: int) -> Value:
+def _member_mask(mask: Any, members: int, task) -> torch.Tensor | None:
+    """`evaluate_batch`'s optional `"_mask"`: a `(members, batch)` bool mask of the examples each
+    member has (members with test sets of different sizes, padded to one batch)."""
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask).detach().cpu()
+    if mask.dtype != torch.bool or mask.ndim != 2 or mask.shape[0] != members:
+        raise ValueError(f"{type(task).__name__}.evaluate_batch: '_mask' must be a (members={members}, batch) "
+                         f"bool mask, got {mask.dtype} of shape {tuple(mask.shape)}")
+    return mask
+
+
+def _mean(total: torch.Tensor, count: int | torch.Tensor) -> Value:
     mean = total / count
     return mean.item() if mean.ndim == 0 else [float(v) for v in mean.tolist()]
 
@@ -277,6 +296,12 @@ def _last_state(loaded: LoadedRun) -> dict:
         return loaded.state
 
 
+def _member_info(task) -> dict[str, Any]:
+    """`{"member_info": [...]}` when the task describes its members (`member_info()`), else {}."""
+    describe = getattr(task, "member_info", None)
+    return {"member_info": list(describe())} if callable(describe) else {}
+
+
 def run_record(
     loaded: LoadedRun, settings: Mapping[str, Any], sizes: Mapping[str, int], seed: int, run_dir: str | Path | None = None, **extra
 ) -> dict[str, Any]:
@@ -311,6 +336,7 @@ def run_record(
         **status,
         "quick": bool(cfg.get("quick", False)),
         "members": int(getattr(loaded.task, "members", 1) or 1),
+        **_member_info(loaded.task),
         "train_seed": OmegaConf.select(cfg, "trainer.seed", default=None),
         "eval_seed": seed,
         "test_sets": test_sets,

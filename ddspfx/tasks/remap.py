@@ -61,16 +61,22 @@ DEFAULT_DATA = {
 }
 
 
-def resolve_drum_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str, Path]:
-    """`(name, folder)` of the drum to train on: `data.root` (one drum, or `data.drum` among the
-    sub-folders of an SDSS-style root, the first when not set), or the built-in virtual snares,
-    written once under `data.synthetic.folder`."""
+def drums_root(data: Mapping[str, Any], sample_rate: int) -> Path:
+    """`data.root`, or the folder of the built-in virtual snares (written once)."""
     root = data.get("root")
     if root is None:
         synthetic = dict(data["synthetic"])
         root = synthetic.pop("folder")
         write_virtual_drums(root, sample_rate=sample_rate, **synthetic)
-    drums = drum_folders(Path(root))
+    return Path(root)
+
+
+def resolve_drum_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str, Path]:
+    """`(name, folder)` of the drum to train on: `data.root` (one drum, or `data.drum` among the
+    sub-folders of an SDSS-style root, the first when not set), or the built-in virtual snares,
+    written once under `data.synthetic.folder`."""
+    root = drums_root(data, sample_rate)
+    drums = drum_folders(root)
     drum = data.get("drum")
     if drum is None:
         name = next(iter(drums))

@@ -44,7 +44,7 @@ from ddspfx.dsp.features import MIN_TARGET_SAMPLES, TARGET_FEATURES, target_feat
 from ddspfx.heads.mapping import MAPPINGS, stacked_forward, stacked_parameters
 from ddspfx.losses.features import range_weights
 from ddspfx.synths.snare808 import Snare808, load_preset
-from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, MEAN, RemapTask, resolve_drum_folder, seeded_mapping
+from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, MEAN, RemapTask, drums_root, resolve_drum_folder, seeded_mapping
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +150,7 @@ class RemapGridTask(Task):
 
     # --- building ---------------------------------------------------------------------------
     def _drum_names(self, drums: Sequence[str] | None) -> list[str]:
-        root = self.data.get("root")
-        if root is None:
-            resolve_drum_folder({**self.data, "drum": None}, self.sample_rate)  # writes the virtual snares once
-            root = self.data["synthetic"]["folder"]
+        root = drums_root(self.data, self.sample_rate)
         found = drum_folders(root)
         if drums is None:
             return list(found)
@@ -371,8 +368,32 @@ class RemapGridTask(Task):
     def test_sets(self, batch_size: int) -> dict[str, Iterable[Batch]]:
         return {"test": [self._whole("test", batch_size)]}
 
+    def test_set_info(self) -> dict[str, dict]:
+        return {"test": {"size": int(self.test_count.sum()), "seed": int(self.data["seed"]),
+                         "drums": sorted({c.drum for c in self.cells})}}
+
     def metric_specs(self) -> list[MetricSpec]:
         return RemapTask.metric_specs(self)
+
+    def evaluate_batch(self, batch: Batch, generator: torch.Generator) -> dict[str, Any]:
+        """Per member and test hit `(M, T)` (`"_mask"`: the member's real hits): the absolute
+        feature errors of the model, of the preset (|ΔF|) and of the reference code's "preset"
+        metric |r − ΔF| (`preset_reference`), as `RemapTask.evaluate_batch` per member."""
+        mask = batch["mask"]
+        rows = torch.nonzero(mask)
+        errors = batch["targets"].new_zeros((*mask.shape, len(TARGET_FEATURES)))
+        errors[rows[:, 0], rows[:, 1]] = self._errors(batch, rows)
+        targets = batch["targets"]
+        return {
+            "_mask": mask,
+            "model": self._scores(errors),
+            "preset": self._scores(targets.abs()),
+            "preset_reference": self._scores((self.preset_features.unsqueeze(1) - targets).abs()),
+        }
+
+    @staticmethod
+    def _scores(errors: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {**{name: errors[..., j] for j, name in enumerate(TARGET_FEATURES)}, MEAN: errors.mean(-1)}
 
     def member_info(self) -> list[dict[str, Any]]:
         """Per member: its cell (`model`, `window`, `drum`, `preset`) and `experiment`."""

@@ -78,3 +78,18 @@ def test_grid_members_end_where_their_single_runs_end(tmp_path, datasets):
         names = grid._names[cell.model]
         for name, value in single.mapping.named_parameters():
             assert_close(grid.networks[names[name]].detach()[m], value.detach(), rtol=1e-6, atol=1e-9)
+
+
+def test_grid_evaluation_scores_each_member_on_its_own_test_hits(datasets):
+    from ddspfx.eval.runner import evaluate_sets
+
+    grid = RemapGridTask(Snare808(), GRID, init_std=0.1, init_seed=3, datasets=datasets).double().eval()
+    results, sizes = evaluate_sets(grid, batch_size=8, progress=False)
+    for m, cell in enumerate(grid.cells):
+        single = RemapTask(Snare808(), preset=cell.preset, model=cell.model, init_std=0.1, init_seed=3,
+                           window=cell.window, dataset=datasets[cell.drum, cell.window]).double().eval()
+        expected, _ = evaluate_sets(single, batch_size=8, progress=False)
+        for estimator in ("model", "preset", "preset_reference"):
+            for metric, value in expected["test"][estimator].items():
+                assert results["test"][estimator][metric][m] == pytest.approx(value, rel=1e-9), (cell, estimator, metric)
+    assert [info["experiment"] for info in grid.member_info()] == ["linear", "linear", "mlp", "mlp", "direct", "direct"]
