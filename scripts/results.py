@@ -31,7 +31,9 @@ writes results_remap.md/.tex, the 7 × 8 table of the timbre-remapping paper (NI
 feature (spl_t, spl_s, sc_t, sc_s, sf_t, sf_s, tc), columns preset | direct | linear | linear2048 |
 mlp | mlp2048 | mlplrg | mlplrg2048 (mean ± std over the runs, drums × presets), plus a last column
 `preset (reference code)`: the reference code's "preset" metric |r − ΔF| (estimator
-`preset_reference`), kept and labelled as such; `preset` is the no-modulation baseline |ΔF|.
+`preset_reference`), kept and labelled as such; `preset` is the no-modulation baseline |ΔF|. A grid
+run (`train_remap.py grid=paper`) counts as one run per model of the grid, in the column of its
+experiment (its `_run.member_info`), so one grid run makes the whole table.
 
     python scripts/results.py --task texture
 
@@ -50,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from ddspfx.core.metrics import MAIN_TABLE  # noqa: E402
-from ddspfx.eval.tables import build_table, legacy_warning, read_metrics_file, to_latex, to_markdown, unmatched  # noqa: E402
+from ddspfx.eval.tables import build_table, legacy_warning, read_metrics_file, split_members, to_latex, to_markdown, unmatched  # noqa: E402
 
 DEFAULT_RUNS = ("outputs/{task}/*/*/metrics.json", "outputs/{task}/*/multirun_*/*/metrics.json")
 DEFAULT_TASK = "fm"
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     files = []
     for path in paths:
         try:
-            files.append(read_metrics_file(path))
+            files += split_members(read_metrics_file(path))  # a grid run: one entry per experiment
         except (ValueError, OSError) as error:
             fail(str(error))
     for file in files:

@@ -45,9 +45,11 @@ REPLICATE_KEYS = (
     "name",
     "task_name",
     "data.root",
+    "data.synthetic",  # where the built-in data are written and how long (a data folder, as data.root)
     "data.drum",
     "source.root",
     "preset",
+    "grid",  # which cells a grid run holds: its members are told apart by their member_info
 )
 
 

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -151,6 +151,32 @@ def read_metrics_file(path: str | Path) -> RunFile:
     variant = run["variant"] if "variant" in run else provenance.variant_of(provenance.read_overrides(path.parent))
     settings = provenance.settings_slug(run.get("settings") or {})
     return RunFile(path, sets, specs, run, legacy, str(experiment), str(variant or ""), settings, provenance.not_comparable_reasons(run))
+
+
+def split_members(file: RunFile) -> list[RunFile]:
+    """A members run whose `_run.member_info` names each member's `experiment` (a grid of
+    models, e.g. `train_remap.py grid=paper`) as one RunFile per experiment, holding only those
+    members' values; any other file as it is. Rows then read as if each model had its own runs."""
+    info = file.run.get("member_info")
+    if not isinstance(info, list) or not info or not all(isinstance(i, dict) and "experiment" in i for i in info):
+        return [file]
+    by_experiment: dict[str, list[int]] = {}
+    for m, item in enumerate(info):
+        by_experiment.setdefault(str(item["experiment"]), []).append(m)
+
+    def pick(value: Any, index: list[int]) -> Any:
+        if isinstance(value, list) and len(value) == len(info):
+            return [value[m] for m in index]
+        return value
+
+    out = []
+    for experiment, index in by_experiment.items():
+        sets = {name: {e: {k: pick(v, index) for k, v in metrics.items()} for e, metrics in estimators.items()}
+                for name, estimators in file.sets.items()}
+        run = {**file.run, "experiment": experiment, "members": len(index),
+               "member_info": [info[m] for m in index]}
+        out.append(replace(file, sets=sets, run=run, experiment=experiment))
+    return out
 
 
 def legacy_warning(file: RunFile) -> str:
