@@ -12,6 +12,9 @@
   is Snare808 (filter_clamp=False).
 - A training step of the paper MLP (RemapTask, batch 16: forward, backward, Adam) in steps/s, on
   45 s of the virtual drum "maple_14x5" written to a temporary folder.
+- The grid (issue "remapping II"): one training step of 30 models of one drum (5 presets × 2
+  windows × 3 model types) as one `RemapGridTask` against the 30 `RemapTask` steps one after
+  another, in models·steps/s; the speedup column is their time ratio.
 - Goal: one paper model trained end to end by the Trainer (conf/remap.yaml's trainer settings,
   250 epochs over the drum's ~60 training hits) in under 2 minutes on a 2-core CPU. With --quick,
   25 epochs are trained and the time is extrapolated × 10. A run still going at 1.5 × the goal
@@ -52,7 +55,10 @@ from ddspfx.dsp.features import (
     target_features,
 )
 from ddspfx.dsp.filters import biquad_coefficients
+from ddspfx.data.drums import build_drum_dataset, load_hits
 from ddspfx.synths.snare808 import Snare808, load_preset
+from ddspfx.tasks.remap import RemapTask
+from ddspfx.tasks.remap_grid import RemapGridTask
 
 from .common import Row, forward_backward, milliseconds, real_time, time_call, timeit
 
@@ -74,6 +80,8 @@ TRAINER = {
     "media_every": None,
     "progress": False,
 }
+GRID = {"presets": ["snare_1", "snare_2", "snare_3", "open_snare", "noisy_snare"], "windows": [256, 2048],
+        "models": ["linear", "mlp", "mlp_lrg"]}  # 30 models of one drum
 FLATTOP = (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368)
 
 
@@ -221,8 +229,6 @@ def bench_features(device: torch.device, repeats: int) -> list[Row]:
 
 def build_task(root: Path):
     """The paper MLP's RemapTask (conf/remap.yaml defaults) on the drum under `root`."""
-    from ddspfx.tasks.remap import RemapTask
-
     synth = Snare808(SAMPLE_RATE, SECONDS)
     return RemapTask(synth, preset=PRESET, model="mlp", data={"root": str(root), "drum": DRUM})
 
@@ -288,13 +294,54 @@ def bench_training_run(task, device: torch.device, epochs: int) -> list[Row]:
     return [Row(name, f"goal < {GOAL_SECONDS:.0f} s: {verdict}", f"{seconds:.1f} s")]
 
 
+def grid_and_singles(root: Path) -> tuple[RemapGridTask, list[RemapTask]]:
+    """The 30 models of one drum (5 presets × windows 256 and 2048 × linear, mlp, mlp_lrg) as
+    one grid and as 30 single tasks."""
+    hits = load_hits(Path(root) / DRUM, SAMPLE_RATE)
+    datasets = {(DRUM, w): build_drum_dataset(hits, window=w, seed=0) for w in (256, 2048)}
+    grid = RemapGridTask(Snare808(SAMPLE_RATE), GRID, init_seed=0, datasets=datasets)
+    singles = [RemapTask(Snare808(SAMPLE_RATE), preset=c.preset, model=c.model, window=c.window, init_seed=0,
+                         dataset=datasets[c.drum, c.window]) for c in grid.cells]
+    return grid, singles
+
+
+def training_step(task, device: torch.device, batch_size: int = 16) -> Callable[[], None]:
+    """One training step of `task` (a batch, forward, backward, Adam) as the Trainer takes it."""
+    task = task.to(device)
+    optimizer = torch.optim.Adam(task.parameters(), lr=5e-4)
+    generator = torch.Generator().manual_seed(0)
+    task.epoch_steps(batch_size)
+
+    def step():
+        if hasattr(task, "position"):
+            task.position.fill_(0)  # every member active, as at an epoch's start
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in task.train_batch(batch_size, generator).items()}
+        task(batch)["loss"].sum().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def bench_grid(root: Path, device: torch.device, repeats: int) -> list[Row]:
+    """A step of 30 models as one grid against 30 single-model steps one after another."""
+    grid, singles = grid_and_singles(root)
+    grid_step = training_step(grid, device)
+    single_steps = [training_step(task, device) for task in singles]
+    ours = timeit(grid_step, repeats, device)
+    ref = timeit(lambda: [step() for step in single_steps], repeats, device)
+    name = f"remap grid: {grid.members} models × batch 16, one training step (vs the models one after another)"
+    return [Row(name, f"{grid.members / ours:.1f} models·steps/s", milliseconds(ours, 0), f"{ref / ours:.2f}")]
+
+
 def run(device: torch.device, quick: bool) -> list[Row]:
-    """Snare808 render, target features, a training step and the 250-epoch training run."""
+    """Snare808 render, target features, a training step, the 250-epoch training run and the grid."""
     repeats = 3 if quick else 10
     rows = bench_render(device, repeats) + bench_features(device, repeats)
     with tempfile.TemporaryDirectory(prefix="bench_remap_drums_") as root:
         write_virtual_drums(root, seconds=DRUM_SECONDS, seed=0, sample_rate=SAMPLE_RATE, drums=[DRUM])
         task = build_task(Path(root))
+        rows += bench_grid(Path(root), device, 1 if quick else 3)
     fresh = copy.deepcopy(task)  # untrained, for the Trainer
     rows += bench_training_step(task, device, 3 if quick else 10)
     rows += bench_training_run(fresh, device, EPOCHS // 10 if quick else EPOCHS)
