@@ -63,10 +63,10 @@ class Task(nn.Module):
     `"active"`, a `(M,)` bool mask: the members that train on this step; the others sit it out
     (weights, optimizer state and non-finite count unchanged, their loss ignored), e.g. members
     whose epochs are shorter than the run's (a grid of models on data sets of different sizes).
-    The Trainer clips gradients,
-    skips non-finite steps, schedules the learning rate (an optimizer whose update is linear in lr:
-    SGD, Adam, AdamW, …) and keeps the best weights per member; buffers are not composed into
-    `best.pt`. `evaluate_batch` may return `(M, batch)` values for the model (and baselines), with
+    The Trainer clips gradients, skips non-finite steps, schedules the learning rate (an
+    optimizer whose update is linear in lr: SGD, Adam, AdamW, …; member m starts from
+    `member_lr_scale()[m]` times the optimizer's lr when the task defines those `(M,)` factors)
+    and keeps the best weights per member; buffers are not composed into `best.pt`. `evaluate_batch` may return `(M, batch)` values for the model (and baselines), with
     `"_mask"`: a `(M, batch)` bool mask of each member's real examples when the members' test
     sets differ in size; results tables count a members run as M runs. `member_info()` (a list of
     M dicts, e.g. each member's experiment, data and preset) is recorded in `metrics.json`.

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
 RENDER_CHUNK = {"cpu": 32, "other": 4096}  # hits per synth call: larger CPU batches run slower per hit (cache)
 PAPER_WINDOW = 256  # the window of the un-suffixed experiment names (mlp vs mlp2048)
-GRID_DEFAULTS = {"drums": None, "presets": ["snare_1"], "windows": [256], "models": ["mlp"], "direct": False}
+GRID_DEFAULTS = {"drums": None, "presets": ["snare_1"], "windows": [256], "models": ["mlp"], "direct": False, "lr": None}
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,10 @@ class RemapGridTask(Task):
     Args:
         synth: the Snare808 every member drives.
         grid: `drums` (None: every drum folder of `data.root`, or the built-in virtual snares),
-            `presets`, `windows`, `models`, `direct` (see `GRID_DEFAULTS`).
+            `presets`, `windows`, `models`, `direct` (see `GRID_DEFAULTS`), and `lr`: the
+            starting learning rate per model type (`{linear: 5e-3, …}`; a type not named, or
+            None: `base_lr`), as each type's single-run preset has it.
+        base_lr: the optimizer's learning rate (`trainer.optimizer.lr`), which `lr` rescales.
         init_std, init_seed, loss_weights, clamp_features: as `RemapTask` (for every member).
         data: as `RemapTask`'s, without `drum` (the grid names its drums).
         datasets: `{(drum, window): DrumDataset}` built already (tests); skips loading `data`.
@@ -117,6 +120,7 @@ class RemapGridTask(Task):
         self,
         synth: Snare808,
         grid: Mapping[str, Any] | None = None,
+        base_lr: float | None = None,
         init_std: float | None = None,
         init_seed: int | None = None,
         data: Mapping[str, Any] | None = None,
@@ -134,8 +138,9 @@ class RemapGridTask(Task):
             drums = list(dict.fromkeys(d for d, _ in datasets))
         else:
             drums = self._drum_names(spec["drums"])
-        self.cells = grid_cells(spec, drums)
+        self.cells = grid_cells({k: v for k, v in spec.items() if k != "lr"}, drums)
         self.members = len(self.cells)
+        self._lr = self._learning_rates(spec["lr"], base_lr)
         presets = {p: load_preset(p, sample_rate=self.sample_rate) for p in dict.fromkeys(c.preset for c in self.cells)}
         self.datasets = dict(datasets) if datasets is not None else self._load_datasets()
         self._register_member_data(presets, loss_weights)
@@ -238,6 +243,20 @@ class RemapGridTask(Task):
         if any(c.model == DIRECT for c in self.cells):
             self.direct_modulation = nn.Parameter(torch.zeros(self.members, self.fit_inputs.shape[1], self.synth.n_params))
 
+    def _learning_rates(self, rates: Mapping[str, float] | None, base_lr: float | None) -> torch.Tensor | None:
+        """Each member's starting lr relative to `base_lr`, `(M,)` (None: all at `base_lr`)."""
+        if not rates:
+            return None
+        unknown = set(rates) - {*MAPPINGS, DIRECT}
+        if unknown or base_lr is None or not float(base_lr) > 0:
+            raise ConfigError(f"grid.lr: model types among {sorted({*MAPPINGS, DIRECT})} and a base_lr > 0 needed, "
+                              f"got {dict(rates)} and base_lr={base_lr!r}")
+        return torch.tensor([float(rates.get(c.model, base_lr)) / float(base_lr) for c in self.cells], dtype=torch.float64)
+
+    def member_lr_scale(self) -> torch.Tensor:
+        """Member m's lr as a factor of the optimizer's (`Task` contract), `(M,)`."""
+        return torch.ones(self.members, dtype=torch.float64) if self._lr is None else self._lr
+
     def member_index(self, kind: str) -> torch.Tensor:
         """Members of model type `kind`, `(G,)` long."""
         return torch.tensor([m for m, c in enumerate(self.cells) if c.model == kind], dtype=torch.long)
@@ -245,11 +264,13 @@ class RemapGridTask(Task):
     # --- model -----------------------------------------------------------------------------
     def _features(self, controls: torch.Tensor) -> torch.Tensor:
         """Target features `(n, 7)` of the synth's answers to controls `(n, 14)`."""
+        if controls.shape[0] == 0:  # every member sat the step out
+            return controls.new_zeros(0, len(TARGET_FEATURES))
         parts = []
         for chunk in controls.split(RENDER_CHUNK["cpu" if controls.device.type == "cpu" else "other"]):
             audio = self.synth(chunk, n_samples=MIN_TARGET_SAMPLES)
             parts.append(target_features(audio, self.sample_rate, clamp=self.clamp_features))
-        return torch.cat(parts) if parts else controls.new_zeros(0, len(TARGET_FEATURES))
+        return torch.cat(parts)
 
     def modulations(self, inputs: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
         """Every member's modulations `(M, B, 14)` for its inputs `(M, B, 3)` (direct members:

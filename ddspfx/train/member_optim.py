@@ -65,12 +65,19 @@ class LRHolder(torch.optim.Optimizer):
 
 class MemberSchedules:
     """Per-member learning rates: `(M, G)` for G param groups, from one scheduler per member
-    (`factory(holder)`), or the optimizer's lrs for every member without scheduler."""
+    (`factory(holder)`), or the optimizer's lrs for every member without scheduler; member m
+    starts at `lr_scale[m]` (default 1) times the optimizer's lrs."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, factory: Callable | None, members: int):
+    def __init__(self, optimizer: torch.optim.Optimizer, factory: Callable | None, members: int,
+                 lr_scale: torch.Tensor | None = None):
         self.members = members
         self.base = [float(g["lr"]) for g in optimizer.param_groups]
+        self.scale = (torch.ones(members, dtype=torch.float64) if lr_scale is None
+                      else torch.as_tensor(lr_scale, dtype=torch.float64).reshape(members))
         self.holders = [LRHolder(optimizer) for _ in range(members)] if factory else []
+        for holder, scale in zip(self.holders, self.scale.tolist()):
+            for group in holder.param_groups:  # member m starts at its own lr, before its scheduler
+                group["lr"] = float(group["lr"]) * scale
         self.schedulers = [factory(h) for h in self.holders]
         for scheduler in self.schedulers[:1]:
             if getattr(scheduler, "cycle_momentum", False):
@@ -82,7 +89,7 @@ class MemberSchedules:
 
     def _read(self) -> torch.Tensor:
         if not self.holders:
-            return torch.tensor(self.base, dtype=torch.float64).expand(self.members, -1).clone()
+            return self.scale.unsqueeze(1) * torch.tensor(self.base, dtype=torch.float64)
         return torch.tensor([[float(g["lr"]) for g in h.param_groups] for h in self.holders],
                             dtype=torch.float64)
 

@@ -50,6 +50,18 @@ def member_count(task: nn.Module) -> int:
     return count
 
 
+def member_lr_scale(task: nn.Module, members: int) -> torch.Tensor | None:
+    """`task.member_lr_scale()`: `(M,)` positive factors of the optimizer's lr per member (e.g. a
+    grid of model types with their own learning rates), or None when the task has none."""
+    scale = getattr(task, "member_lr_scale", None)
+    if scale is None:
+        return None
+    scale = torch.as_tensor(scale() if callable(scale) else scale, dtype=torch.float64).cpu()
+    if tuple(scale.shape) != (members,) or not bool(torch.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"task.member_lr_scale must be ({members},) positive finite factors, got {scale.tolist()}")
+    return scale
+
+
 def parameter_names(task: nn.Module, params: list[torch.Tensor], members: int) -> list[list[str]]:
     """The `state_dict` names of every trainable parameter (aliases included); ValueError naming
     the first one without a leading dimension of size `members`."""
@@ -157,7 +169,7 @@ class Members:
                 f"learning rates (its update is not linear in lr); with task.members > 1 and a "
                 f"scheduler use one of {[c.__name__ for c in LINEAR_IN_LR]}")
         self.optimizer = MemberOptimizer(optimizer, self.count)
-        self.schedules = MemberSchedules(optimizer, scheduler_factory, self.count)
+        self.schedules = MemberSchedules(optimizer, scheduler_factory, self.count, member_lr_scale(task, self.count))
         self.best = MemberBest(params, self.names, self.count)
         self.grad_clip = grad_clip
         self.max_nonfinite = max_nonfinite

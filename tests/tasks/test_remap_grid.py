@@ -16,7 +16,8 @@ from ddspfx.core.errors import ConfigError
 from ddspfx.train import Trainer
 
 DRUMS = ["maple_14x5", "steel_piccolo"]
-GRID = {"presets": ["snare_2"], "windows": [256], "models": ["linear", "mlp"], "direct": True}
+GRID = {"presets": ["snare_2"], "windows": [256], "models": ["linear", "mlp"], "direct": True,
+        "lr": {"linear": 0.05, "mlp": 0.01, "direct": 0.02}}  # each type's own lr, as its single run
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,13 @@ def datasets(tmp_path_factory):
     built = {(d, 256): build_drum_dataset(load_hits(root / d, 44100, min_hits=5), window=256, valid_fraction=0.3,
                                           test_fraction=0.2, seed=0) for d in DRUMS}
     return {key: replace(d, inputs=d.inputs.double(), targets=d.targets.double()) for key, d in built.items()}
+
+
+def final_lr(run_dir):
+    """The lr a single run ended with (its last.pt's optimizer state)."""
+    from ddspfx.train import load_checkpoint
+
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["optimizer"]["param_groups"][0]["lr"]
 
 
 def trainer_config(**overrides):
@@ -60,7 +68,7 @@ def test_stacked_forward_equals_each_network(kind):
 
 
 def test_grid_members_end_where_their_single_runs_end(tmp_path, datasets):
-    grid = RemapGridTask(Snare808(), GRID, init_std=0.1, init_seed=3, datasets=datasets).double()
+    grid = RemapGridTask(Snare808(), GRID, base_lr=0.05, init_std=0.1, init_seed=3, datasets=datasets).double()
     assert grid.members == 6
     steps = grid.member_steps(trainer_config()["batch_size"])
     assert len(set(steps.tolist())) > 1 and int(grid.valid_count.max()) > trainer_config()["valid_batch_size"]
@@ -69,7 +77,9 @@ def test_grid_members_end_where_their_single_runs_end(tmp_path, datasets):
     for m, cell in enumerate(grid.cells):
         single = RemapTask(Snare808(), preset=cell.preset, model=cell.model, init_std=0.1, init_seed=3,
                            window=cell.window, dataset=datasets[cell.drum, cell.window]).double()
-        summary = Trainer(single, trainer_config(), tmp_path / f"single{m}").fit()
+        lr = trainer_config()["optimizer"] | {"lr": GRID["lr"][cell.model]}
+        summary = Trainer(single, trainer_config(optimizer=lr), tmp_path / f"single{m}").fit()
+        assert grid_summary["members"]["lr"][m] == pytest.approx(final_lr(tmp_path / f"single{m}"), rel=1e-12)
         assert grid_summary["members"]["best_valid_loss"][m] == pytest.approx(summary["best_valid_loss"], rel=1e-9)
         if cell.model == "direct":
             count = int(grid.fit_count[m])
@@ -83,7 +93,7 @@ def test_grid_members_end_where_their_single_runs_end(tmp_path, datasets):
 def test_grid_evaluation_scores_each_member_on_its_own_test_hits(datasets):
     from ddspfx.eval.runner import evaluate_sets
 
-    grid = RemapGridTask(Snare808(), GRID, init_std=0.1, init_seed=3, datasets=datasets).double().eval()
+    grid = RemapGridTask(Snare808(), GRID, base_lr=0.05, init_std=0.1, init_seed=3, datasets=datasets).double().eval()
     results, sizes = evaluate_sets(grid, batch_size=8, progress=False)
     for m, cell in enumerate(grid.cells):
         single = RemapTask(Snare808(), preset=cell.preset, model=cell.model, init_std=0.1, init_seed=3,
