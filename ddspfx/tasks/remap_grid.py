@@ -41,7 +41,7 @@ from ddspfx.core.metrics import MetricSpec
 from ddspfx.core.task import Task
 from ddspfx.data.drums import DrumDataset, build_drum_dataset, drum_folders, load_hits
 from ddspfx.dsp.features import MIN_TARGET_SAMPLES, TARGET_FEATURES, target_features
-from ddspfx.heads.mapping import MAPPINGS, stacked_forward, stacked_parameters
+from ddspfx.heads.mapping import MAPPINGS, build_mapping, stacked_forward, stacked_parameters
 from ddspfx.losses.features import range_weights
 from ddspfx.synths.snare808 import Snare808, load_preset
 from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, MEAN, RemapTask, drums_root, resolve_drum_folder, seeded_mapping
@@ -69,6 +69,24 @@ class Cell:
         if self.model == DIRECT or self.window == PAPER_WINDOW:
             return self.model
         return f"{self.model}{self.window}"
+
+
+@dataclass
+class GridMember:
+    """One member of a grid as a single model (`RemapGridTask.member`)."""
+
+    cell: Cell
+    mapping: nn.Module | None  # None for a direct optimisation
+    preset: torch.Tensor
+    damping: torch.Tensor
+    onset_min: torch.Tensor
+    onset_max: torch.Tensor
+    onset_reference: torch.Tensor
+    window: int
+    synth: Snare808
+    sample_rate: int
+    direct: bool
+    data: Mapping[str, Any]
 
 
 def grid_cells(spec: Mapping[str, Any], drums: Sequence[str]) -> list[Cell]:
@@ -415,6 +433,21 @@ class RemapGridTask(Task):
     @staticmethod
     def _scores(errors: torch.Tensor) -> dict[str, torch.Tensor]:
         return {**{name: errors[..., j] for j, name in enumerate(TARGET_FEATURES)}, MEAN: errors.mean(-1)}
+
+    def member(self, m: int) -> "GridMember":
+        """Member m as one model, with the attributes a single `RemapTask` has for export and
+        streaming (`mapping`, `preset`, `damping`, `onset_min`, `onset_max`, `onset_reference`,
+        `window`, `synth`, `sample_rate`, `direct`, `data`)."""
+        if not 0 <= m < self.members:
+            raise ConfigError(f"model={m}: the grid has members 0 to {self.members - 1}")
+        cell = self.cells[m]
+        mapping = None
+        if cell.model != DIRECT:
+            mapping = build_mapping(cell.model, self.synth.n_params).to(self.preset.device, self.preset.dtype)
+            mapping.load_state_dict({name: self.networks[key][m].detach().clone() for name, key in self._names[cell.model].items()})
+        rows = {k: getattr(self, k)[m].detach().clone() for k in ("preset", "damping", "onset_min", "onset_max", "onset_reference")}
+        return GridMember(cell, mapping, window=cell.window, synth=self.synth, sample_rate=self.sample_rate,
+                          direct=cell.model == DIRECT, data=self.data, **rows)
 
     def member_info(self) -> list[dict[str, Any]]:
         """Per member: its cell (`model`, `window`, `drum`, `preset`) and `experiment`."""

@@ -103,3 +103,24 @@ def test_grid_evaluation_scores_each_member_on_its_own_test_hits(datasets):
             for metric, value in expected["test"][estimator].items():
                 assert results["test"][estimator][metric][m] == pytest.approx(value, rel=1e-9), (cell, estimator, metric)
     assert [info["experiment"] for info in grid.member_info()] == ["linear", "linear", "mlp", "mlp", "direct", "direct"]
+
+
+def test_a_member_is_one_model_with_its_own_normalization(datasets):
+    grid = RemapGridTask(Snare808(), GRID, base_lr=0.05, init_std=0.1, init_seed=3, datasets=datasets).double()
+    with torch.no_grad():
+        for value in grid.networks.values():
+            value.normal_()  # members apart
+        batch = grid._whole("test", 8)
+        controls = grid.controls(batch)
+    for m, cell in enumerate(grid.cells):
+        member = grid.member(m)
+        assert member.window == cell.window and member.direct == (cell.model == "direct")
+        assert torch.equal(member.onset_min, grid.onset_min[m])
+        if member.direct:
+            continue
+        n = int(grid.test_count[m])
+        modulation = member.mapping(batch["inputs"][m, :n])
+        expected = (member.preset + member.damping * modulation).clamp(0, 1)
+        assert_close(controls[m, :n], expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ConfigError, match="members 0 to 5"):
+        grid.member(6)
