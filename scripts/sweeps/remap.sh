@@ -13,8 +13,6 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
 if smoke_mode remap "${1:-}"; then shift; fi  # --quick: smoke=remap, tables with --all
-root=()
-if [[ -n "${ROOT:-}" ]]; then root=(data.root="$ROOT"); fi
 models=${MODELS:-"linear linear2048 mlp mlp2048 mlp_lrg mlp_lrg2048 direct"}
 presets=${PRESETS:-"snare_1 snare_2 snare_3 open_snare noisy_snare"}
 drums=${DRUMS:-$("$PY" -c "

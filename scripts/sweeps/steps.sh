@@ -47,3 +47,5 @@ smoke_mode() {  # smoke_mode <task> <first argument>: with --quick, runs get smo
   fi
   return 1
 }
+root=()  # data.root=$ROOT when the caller sets ROOT (a folder of recordings), else nothing
+if [[ -n "${ROOT:-}" ]]; then root=(data.root="$ROOT"); fi

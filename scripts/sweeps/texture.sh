@@ -13,8 +13,6 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 source scripts/sweeps/steps.sh  # step: stop on the first failed or interrupted run, say which
 if smoke_mode texture "${1:-}"; then shift; fi  # --quick: smoke=texture, tables with --all
-root=()
-if [[ -n "${ROOT:-}" ]]; then root=(data.root="$ROOT"); fi
 experiments=${EXPERIMENTS:-"texdsp_n16"}
 textures=${TEXTURES:-$("$PY" -c "
 import sys
