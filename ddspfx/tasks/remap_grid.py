@@ -88,6 +88,14 @@ class GridMember:
     direct: bool
     data: Mapping[str, Any]
 
+    @property
+    def model_kind(self) -> str:
+        return self.cell.model
+
+    @property
+    def drum(self) -> str:
+        return self.cell.drum
+
 
 def grid_cells(spec: Mapping[str, Any], drums: Sequence[str]) -> list[Cell]:
     """The cells of a grid spec (`GRID_DEFAULTS` keys) over the drums `drums`: models × windows ×
