@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
-from ddspfx.core.errors import DataError, find_error  # noqa: E402
+from ddspfx.core.console import script_status  # noqa: E402
 from ddspfx.export import RemapMapper, ScriptedSnare808, export_mapper, export_snare808, save_module  # noqa: E402
 from ddspfx.eval.runner import NotARunError, load_run_config, open_run  # noqa: E402
 
@@ -204,18 +204,9 @@ def save_neutone(task, mapper: RemapMapper, folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status (0, or 2 with one line on stderr)."""
-    try:
-        run_export(sys.argv[1:] if argv is None else argv)
-    except (UsageError, NotARunError, CheckpointError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # data faults (also when Hydra wraps them in an InstantiationException)
-        data_error = find_error(error, DataError)
-        if data_error is None:
-            raise
-        print(f"{PROG}: {data_error}", file=sys.stderr)
-        return 2
-    return 0
+    return script_status(
+        PROG, lambda: run_export(sys.argv[1:] if argv is None else argv),
+        (UsageError, NotARunError, CheckpointError))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from export_remap import (  # noqa: E402 - the run loading and member selection 
 )
 
 from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
-from ddspfx.core.errors import DataError, find_error  # noqa: E402
+from ddspfx.core.console import script_status  # noqa: E402
 from ddspfx.core.files import write_atomically  # noqa: E402
 from ddspfx.data.audio import load_audio, probe_audio  # noqa: E402
 from ddspfx.data.virtual_drums import VIRTUAL_SNARES, render_performance  # noqa: E402
@@ -245,18 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    try:
-        run(parse_args(argv))
-    except (UsageError, NotARunError, CheckpointError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # data faults (also when Hydra wraps them in an InstantiationException)
-        data_error = find_error(error, DataError)
-        if data_error is None:
-            raise
-        print(f"{PROG}: {data_error}", file=sys.stderr)
-        return 2
-    return 0
+    return script_status(
+        PROG, lambda: run(parse_args(argv)),
+        (UsageError, NotARunError, CheckpointError))
 
 
 if __name__ == "__main__":

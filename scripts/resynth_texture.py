@@ -65,7 +65,7 @@ if str(ROOT) not in sys.path:
 from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
 from ddspfx.core.devices import resolve_device  # noqa: E402
 from ddspfx.core.files import write_atomically  # noqa: E402
-from ddspfx.core.errors import DataError, find_error  # noqa: E402
+from ddspfx.core.console import script_status  # noqa: E402
 from ddspfx.data.audio import load_audio, probe_audio  # noqa: E402
 from ddspfx.eval.runner import NotARunError, load_run_config, load_task  # noqa: E402
 
@@ -238,18 +238,9 @@ def run(settings: Settings) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status (0, or 2 with one line on stderr)."""
-    try:
-        run(parse_args(argv))
-    except (UsageError, NotARunError, CheckpointError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # data faults (also when Hydra wraps them in an InstantiationException)
-        data_error = find_error(error, DataError)
-        if data_error is None:
-            raise
-        print(f"{PROG}: {data_error}", file=sys.stderr)
-        return 2
-    return 0
+    return script_status(
+        PROG, lambda: run(parse_args(argv)),
+        (UsageError, NotARunError, CheckpointError))
 
 
 if __name__ == "__main__":

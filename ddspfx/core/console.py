@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Callable
+
+from ddspfx.core.errors import DataError, find_error
 
 
 def format_plain(message, category, filename, lineno, line=None) -> str:
@@ -29,3 +32,21 @@ def stderr_is_terminal() -> bool:
         return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):  # replaced or closed stream
         return False
+
+
+def script_status(prog: str, body: Callable[[], object], expected: tuple[type[BaseException], ...]) -> int:
+    """Run a script's `body`: exit status 0, or 2 with one line `<prog>: <message>` on stderr for
+    the `expected` errors and for a `DataError` anywhere in the exception's chain (Hydra wraps
+    the errors raised while building a task). Anything else propagates (a bug: keep the traceback)."""
+    try:
+        body()
+    except expected as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        data_error = find_error(error, DataError)
+        if data_error is None:
+            raise
+        print(f"{prog}: {data_error}", file=sys.stderr)
+        return 2
+    return 0
