@@ -15,6 +15,8 @@
 - The grid (issue "remapping II"): one training step of 30 models of one drum (5 presets × 2
   windows × 3 model types) as one `RemapGridTask` against the 30 `RemapTask` steps one after
   another, in models·steps/s; the speedup column is their time ratio.
+- The streaming remapper (`realtime_remap.bench_streaming`): a virtual performance in 64-sample
+  blocks on one thread; goal ≥ 50× real time.
 - Goal: one paper model trained end to end by the Trainer (conf/remap.yaml's trainer settings,
   250 epochs over the drum's ~60 training hits) in under 2 minutes on a 2-core CPU. With --quick,
   25 epochs are trained and the time is extrapolated × 10. A run still going at 1.5 × the goal
@@ -334,8 +336,21 @@ def bench_grid(root: Path, device: torch.device, repeats: int) -> list[Row]:
     return [Row(name, f"{grid.members / ours:.1f} models·steps/s", milliseconds(ours, 0), f"{ref / ours:.2f}")]
 
 
+def bench_stream(quick: bool) -> list[Row]:
+    """The streaming remapper (`scripts/benchmarks/realtime_remap.py`): 64-sample blocks, one thread."""
+    from .realtime_remap import bench_streaming
+
+    result = bench_streaming(seconds=5.0 if quick else 10.0, block=64, repeats=2 if quick else 3)
+    verdict = "met" if result["real_time_factor"] >= result["goal"] else "not met"
+    name = (f"streaming remapper, 64-sample blocks, 1 thread ({result['hits']} hits in {result['seconds']:g} s; "
+            f"{result['render_ms']:.1f} ms per hit render)")
+    return [Row(name, f"{result['real_time_factor']:.0f}× RT", f"{result['wall_s'] * 1e3:.0f} ms",
+                f"goal ≥ {result['goal']:.0f}× RT: {verdict}")]
+
+
 def run(device: torch.device, quick: bool) -> list[Row]:
-    """Snare808 render, target features, a training step, the 250-epoch training run and the grid."""
+    """Snare808 render, target features, a training step, the 250-epoch training run, the grid
+    and the streaming remapper."""
     repeats = 3 if quick else 10
     rows = bench_render(device, repeats) + bench_features(device, repeats)
     with tempfile.TemporaryDirectory(prefix="bench_remap_drums_") as root:
@@ -345,4 +360,4 @@ def run(device: torch.device, quick: bool) -> list[Row]:
     fresh = copy.deepcopy(task)  # untrained, for the Trainer
     rows += bench_training_step(task, device, 3 if quick else 10)
     rows += bench_training_run(fresh, device, EPOCHS // 10 if quick else EPOCHS)
-    return rows
+    return rows + bench_stream(quick)
