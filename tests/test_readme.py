@@ -108,7 +108,7 @@ def plan(command: str, work: Path) -> Step:
     elif script.endswith(".sh"):
         for key, value in SWEEP_ENV[step.lane].items():
             step.env.setdefault(key, value)
-        if step.lane == "remap":  # one model: the others run the same commands (fm's posterior table needs two)
+        if step.lane in ("remap", "mastering"):  # one model: the others run the same commands (fm's posterior table needs two)
             step.env["MODELS"] = step.env["MODELS"].split()[0]
         step.env["PY"] = sys.executable
         if "--quick" not in words:
@@ -203,7 +203,7 @@ def outcomes(tmp_path_factory) -> dict:
     for command in COMMANDS:
         lanes.setdefault(task_of(command), []).append(Step(command))
     results: dict = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:  # lanes wait on subprocess starts: 3 keep 2 cores busy
         list(pool.map(lambda steps: run_lane(steps, work, results), lanes.values()))
     return results
 

@@ -124,3 +124,17 @@ def test_evaluate_config_has_only_generic_data_keys():
     assert dict(cfg.data) == {"test_size": None}
     cfg = load("evaluate", "run=/tmp/run", "+data.presets=[a.syx,b.syx]")
     assert list(cfg.data.presets) == ["a.syx", "b.syx"]
+
+
+@pytest.mark.parametrize("grid, name", [("paper", "grid_paper"), ("paper_direct", "grid_direct")])
+def test_the_remap_grids_compose_to_the_grid_task(grid, name):
+    cfg = load("remap", f"grid={grid}")
+    assert cfg.name == name
+    assert cfg.task._target_ == "ddspfx.tasks.remap_grid.RemapGridTask"
+    assert "preset" not in cfg.task and "model" not in cfg.task  # the cells come from cfg.grid
+    if grid == "paper_direct":
+        assert cfg.grid.direct and not cfg.grid.models
+        assert (cfg.trainer.epochs, cfg.trainer.steps_per_epoch, cfg.trainer.optimizer.lr) == (1000, 1, 5e-3)
+    else:
+        assert list(cfg.grid.models) == ["linear", "mlp", "mlp_lrg"] and list(cfg.grid.windows) == [256, 2048]
+        assert dict(cfg.grid.lr) == {"linear": 5e-3, "mlp": 5e-4, "mlp_lrg": 5e-4}
