@@ -51,7 +51,7 @@ from export_remap import (  # noqa: E402 - the run loading and member selection 
 from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
 from ddspfx.core.console import script_status  # noqa: E402
 from ddspfx.core.files import write_atomically  # noqa: E402
-from ddspfx.data.audio import load_audio, probe_audio  # noqa: E402
+from ddspfx.data.audio import load_recording  # noqa: E402
 from ddspfx.data.virtual_drums import VIRTUAL_SNARES, render_performance  # noqa: E402
 from ddspfx.eval.runner import NotARunError  # noqa: E402
 from ddspfx.export import load_mapper  # noqa: E402
@@ -136,17 +136,9 @@ def read_input(settings: Settings, rate: int, model) -> tuple[np.ndarray, np.nda
         return audio.numpy(), onsets.numpy(), f"the virtual snare {name!r} (seed {seed}, {DEFAULT_SECONDS:g} s)"
     if not settings.input.is_file():
         raise UsageError(f"{settings.input}: no such file")
-    info = probe_audio(settings.input)  # AudioFileError: unreadable or empty
-    notes = []
-    if info.channels > 1:
-        notes.append(f"{info.channels} channels mixed to mono")
-    if info.sample_rate != rate:
-        notes.append(f"resampled from {info.sample_rate} Hz to {rate} Hz (the run's rate)")
+    audio, notes = load_recording(settings.input, rate, "the run's")  # AudioFileError: unreadable, empty, NaN
     if notes:
         print(f"{PROG}: {settings.input}: {'; '.join(notes)}", file=sys.stderr)
-    audio = load_audio(settings.input, rate, warn_resample=False)
-    if not torch.isfinite(audio).all():
-        raise UsageError(f"{settings.input}: contains NaN or infinite samples")
     return audio.numpy(), None, str(settings.input)
 
 

@@ -66,7 +66,7 @@ from ddspfx.core.checkpoint import CheckpointError  # noqa: E402
 from ddspfx.core.devices import resolve_device  # noqa: E402
 from ddspfx.core.files import write_atomically  # noqa: E402
 from ddspfx.core.console import script_status  # noqa: E402
-from ddspfx.data.audio import load_audio, probe_audio  # noqa: E402
+from ddspfx.data.audio import load_recording, probe_audio  # noqa: E402
 from ddspfx.eval.runner import NotARunError, load_run_config, load_task  # noqa: E402
 
 PROG = "resynth_texture.py"
@@ -209,23 +209,16 @@ def run(settings: Settings) -> Path:
         raise UsageError(f"{settings.input}: no such file")
     if not settings.output.parent.is_dir():
         raise UsageError(f"{settings.output}: the folder {settings.output.parent} does not exist")
-    info = probe_audio(settings.input)  # AudioFileError: unreadable or empty
+    probe_audio(settings.input)  # AudioFileError (unreadable or empty) before the model loads
     try:
         device = resolve_device(settings.device)
     except (ValueError, RuntimeError) as error:
         raise UsageError(f"device={settings.device}: {error}") from None
     task, checkpoint = load_texture_model(settings.run, settings.checkpoint, str(device))
     rate = int(task.sample_rate)
-    audio = load_audio(settings.input, rate, warn_resample=False)
-    notes = []
-    if info.channels > 1:
-        notes.append(f"{info.channels} channels mixed to mono")
-    if info.sample_rate != rate:
-        notes.append(f"resampled from {info.sample_rate} Hz to {rate} Hz (the model's rate)")
+    audio, notes = load_recording(settings.input, rate, "the model's")
     if notes:
         print(f"{PROG}: {settings.input}: {'; '.join(notes)}", file=sys.stderr)
-    if not torch.isfinite(audio).all():
-        raise UsageError(f"{settings.input}: contains NaN or infinite samples")
     output = resynthesize(task, audio, settings.loudness, settings.seed)
     write_wav(settings.output, output, rate)
     peak = float(output.abs().max()) if output.numel() else 0.0

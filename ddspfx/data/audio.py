@@ -154,6 +154,26 @@ def load_audio(
     return read_segment(info, int(sample_rate), start, frames)
 
 
+def load_recording(path: str | os.PathLike, sample_rate: int, rate_owner: str = "the model's") -> tuple[torch.Tensor, list[str]]:
+    """A recording a script processes: mono float32 `(samples,)` at `sample_rate`, and what was
+    done to it, for the script to print ("2 channels mixed to mono", "resampled from 48000 Hz to
+    44100 Hz (<rate_owner> rate)"; empty when nothing).
+
+    Raises:
+        AudioFileError: unreadable or empty file, or NaN / infinite samples (the message names it).
+    """
+    info = probe_audio(path)
+    notes = []
+    if info.channels > 1:
+        notes.append(f"{info.channels} channels mixed to mono")
+    if info.sample_rate != sample_rate:
+        notes.append(f"resampled from {info.sample_rate} Hz to {sample_rate} Hz ({rate_owner} rate)")
+    audio = read_segment(info, int(sample_rate))
+    if not torch.isfinite(audio).all():
+        raise AudioFileError(f"{path}: contains NaN or infinite samples")
+    return audio, notes
+
+
 @dataclass(frozen=True)
 class AudioScan:
     """What reading a whole file found: `peaks[i]` is the peak of the mono mix (channel mean) over

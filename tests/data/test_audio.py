@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from ddspfx.data.audio import AudioFileError, AudioFolder, is_near_silent, load_audio, probe_audio, read_segment
+from ddspfx.data.audio import AudioFileError, AudioFolder, is_near_silent, load_audio, load_recording, probe_audio, read_segment
 from ddspfx.data.errors import DataError
 
 SR = 8000
@@ -186,3 +186,17 @@ def test_near_silent_crops_of_a_loud_file_warn_instead_of_looping(tmp_path):
     with pytest.warns(UserWarning, match="4 of 4 crops still near-silent"):
         crops = source.crops(4, torch.Generator().manual_seed(0))
     assert crops.shape == (4, source.segment)
+
+
+def test_load_recording_says_what_it_did_and_refuses_nan(tmp_path):
+    stereo = np.stack([sine(440, 0.5), sine(440, 0.5)], axis=1)
+    path = write(tmp_path / "stereo.wav", stereo)
+    audio, notes = load_recording(path, 16000, "the run's")
+    assert audio.shape == (8000,) and audio.dtype == torch.float32  # 0.5 s at 16 kHz
+    assert notes == ["2 channels mixed to mono", "resampled from 8000 Hz to 16000 Hz (the run's rate)"]
+    assert torch.allclose(audio, load_audio(path, 16000, warn_resample=False))
+    assert load_recording(write(tmp_path / "mono.wav", sine(440, 0.1)), SR)[1] == []
+    bad = sine(440, 0.1)
+    bad[10] = np.nan
+    with pytest.raises(AudioFileError, match="nan.wav: contains NaN or infinite samples"):
+        load_recording(write(tmp_path / "nan.wav", bad, subtype="FLOAT"), SR)
