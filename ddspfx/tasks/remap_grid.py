@@ -123,7 +123,7 @@ def grid_cells(spec: Mapping[str, Any], drums: Sequence[str]) -> list[Cell]:
     return cells
 
 
-def _padded(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+def _padded(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     """Stack `(n_i, …)` tensors into `(len, max n_i, …)`, zero-padded."""
     longest = max(1, max(r.shape[0] for r in rows))
     out = rows[0].new_zeros((len(rows), longest, *rows[0].shape[1:]))
@@ -171,6 +171,9 @@ class RemapGridTask(Task):
             drums = self._drum_names(spec["drums"])
         self.cells = grid_cells({k: v for k, v in spec.items() if k != "lr"}, drums)
         self.members = len(self.cells)
+        for kind in {c.model for c in self.cells}:  # members of each model type, once
+            index = [m for m, c in enumerate(self.cells) if c.model == kind]
+            self.register_buffer(f"index_{kind}", torch.tensor(index, dtype=torch.long), persistent=False)
         self._lr = self._learning_rates(spec["lr"], base_lr)
         presets = {p: load_preset(p, sample_rate=self.sample_rate) for p in dict.fromkeys(c.preset for c in self.cells)}
         self.datasets = dict(datasets) if datasets is not None else self._load_datasets()
@@ -239,7 +242,7 @@ class RemapGridTask(Task):
                 rows.setdefault(key, []).append(value)
         for key, values in rows.items():
             if key.endswith(("_inputs", "_targets")):
-                self.register_buffer(key, _padded(values, 0))
+                self.register_buffer(key, _padded(values))
             else:
                 self.register_buffer(key, torch.stack(values))
         with torch.no_grad():
@@ -289,8 +292,8 @@ class RemapGridTask(Task):
         return torch.ones(self.members, dtype=torch.float64) if self._lr is None else self._lr
 
     def member_index(self, kind: str) -> torch.Tensor:
-        """Members of model type `kind`, `(G,)` long."""
-        return torch.tensor([m for m, c in enumerate(self.cells) if c.model == kind], dtype=torch.long)
+        """Members of model type `kind`, `(G,)` long (on the task's device)."""
+        return getattr(self, f"index_{kind}")
 
     # --- model -----------------------------------------------------------------------------
     def _features(self, controls: torch.Tensor) -> torch.Tensor:
@@ -308,11 +311,11 @@ class RemapGridTask(Task):
         their free modulations at positions `slot` `(M, B)`)."""
         out = inputs.new_zeros((*inputs.shape[:2], self.synth.n_params))
         for kind in self.kinds:
-            index = self.member_index(kind).to(inputs.device)
+            index = self.member_index(kind)
             params = {name: self.networks[key][index] for name, key in self._names[kind].items()}
             out = out.index_copy(0, index, stacked_forward(kind, params, inputs[index]))
         if hasattr(self, "direct_modulation"):
-            index = self.member_index(DIRECT).to(inputs.device)
+            index = self.member_index(DIRECT)
             rows = self.direct_modulation[index]
             picked = torch.gather(rows, 1, slot[index].unsqueeze(-1).expand(-1, -1, rows.shape[-1]))
             out = out.index_copy(0, index, picked)

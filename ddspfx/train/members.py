@@ -96,11 +96,16 @@ def clip_member_grads_(grads: list[torch.Tensor], norms: torch.Tensor, max_norm:
         g.mul_(member_rows(coef, g))
 
 
+def short_list(values: list) -> str:
+    """'[0, 3, 7]': at most LIST_LIMIT values, then '…'."""
+    shown = ", ".join(map(str, values[:LIST_LIMIT]))
+    return f"[{shown}{', …' if len(values) > LIST_LIMIT else ''}]"
+
+
 def member_list(mask: torch.Tensor) -> str:
-    """'[0, 3, 7]' of the True entries of `mask` `(M,)` (at most LIST_LIMIT, then '…')."""
+    """'[0, 3, 7] (3 of 8)' of the True entries of `mask` `(M,)` (`short_list`)."""
     index = mask.nonzero().flatten().tolist()
-    shown = ", ".join(map(str, index[:LIST_LIMIT]))
-    return f"[{shown}{', …' if len(index) > LIST_LIMIT else ''}] ({len(index)} of {mask.numel()})"
+    return f"{short_list(index)} ({len(index)} of {mask.numel()})"
 
 
 class MemberBest:

@@ -81,7 +81,7 @@ from ddspfx.core.checkpoint import (
     save_checkpoint,
 )
 from ddspfx.train.logging import create_writer, log_scalars
-from ddspfx.train.members import LIST_LIMIT, Members, member_count
+from ddspfx.train.members import Members, member_count, short_list
 from ddspfx.train.seeding import (
     get_rng_state,
     make_generator,
@@ -254,11 +254,6 @@ def valid_tag(key: str) -> str:
     return "loss/valid" if key == "loss" else f"metric/{key}/valid"
 
 
-def _short_list(values: list) -> str:
-    shown = ", ".join(map(str, values[:LIST_LIMIT]))
-    return f"[{shown}{', …' if len(values) > LIST_LIMIT else ''}]"
-
-
 class EarlyStopping:
     """Epochs without an improvement of the validation loss, per member, for
     `trainer.early_stopping` (`spec`: that mapping, None = off; the counts are kept anyway).
@@ -307,7 +302,7 @@ class EarlyStopping:
                     f"{int(self.wait[0])} epochs ({where})")
         return (f"{head}the validation loss of every member ({self.count}) has not improved by "
                 f"more than {delta} for {self.patience} epochs or more (epochs without "
-                f"improvement per member: {_short_list(self.wait.tolist())})")
+                f"improvement per member: {short_list(self.wait.tolist())})")
 
     def state_dict(self) -> dict[str, Any]:
         """The `"early_stopping"` entry of a checkpoint: python numbers without members, `(M,)`
