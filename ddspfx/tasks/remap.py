@@ -281,5 +281,6 @@ class RemapTask(Task):
 
     @staticmethod
     def _errors(difference: torch.Tensor) -> dict[str, torch.Tensor]:
+        """|difference| `(..., 7)` as one metric per feature and their `mean`, each `(...)`."""
         errors = difference.abs()
-        return {**{name: errors[:, j] for j, name in enumerate(TARGET_FEATURES)}, MEAN: errors.mean(-1)}
+        return {**{name: errors[..., j] for j, name in enumerate(TARGET_FEATURES)}, MEAN: errors.mean(-1)}

@@ -49,7 +49,7 @@ from ddspfx.dsp.features import MIN_TARGET_SAMPLES, TARGET_FEATURES, target_feat
 from ddspfx.heads.mapping import MAPPINGS, build_mapping, stacked_forward, stacked_parameters
 from ddspfx.losses.features import range_weights
 from ddspfx.synths.snare808 import Snare808, load_preset
-from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, MEAN, RemapTask, drums_root, resolve_drum_folder, seeded_mapping
+from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, RemapTask, drums_root, resolve_drum_folder, seeded_mapping
 
 log = logging.getLogger(__name__)
 
@@ -441,14 +441,10 @@ class RemapGridTask(Task):
         targets = batch["targets"]
         return {
             "_mask": mask,
-            "model": self._scores(errors),
-            "preset": self._scores(targets.abs()),
-            "preset_reference": self._scores((self.preset_features.unsqueeze(1) - targets).abs()),
+            "model": RemapTask._errors(errors),
+            "preset": RemapTask._errors(targets),
+            "preset_reference": RemapTask._errors(self.preset_features.unsqueeze(1) - targets),
         }
-
-    @staticmethod
-    def _scores(errors: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {**{name: errors[..., j] for j, name in enumerate(TARGET_FEATURES)}, MEAN: errors.mean(-1)}
 
     def member(self, m: int) -> "GridMember":
         """Member m as one model, with the attributes a single `RemapTask` has for export and
