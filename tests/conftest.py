@@ -50,6 +50,14 @@ def run_script(script: str, *args: str, timeout: int = 300) -> subprocess.Comple
                           timeout=timeout)
 
 
+def train_tiny(task: str, run_dir: Path, *extra: str) -> Path:
+    """Train a tiny CPU run of `train_<task>.py` (`tiny_overrides(task, *extra)`) into `run_dir`;
+    the test fails with the script's stderr when it does not finish."""
+    result = run_script(f"train_{task}.py", *tiny_overrides(task, *extra), f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
 class RecordingWriter:
     """A stand-in for a TensorBoard `SummaryWriter` that keeps the tags of the audio and figures logged."""
 

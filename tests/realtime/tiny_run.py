@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_script, tiny_overrides
+from tests.conftest import train_tiny
 
 RUN = "tiny_remap_run"
 
@@ -20,7 +20,4 @@ def tiny_remap_run(tmp_path_factory) -> Path:
     if (run_dir / "checkpoints" / "last.pt").is_file():
         return run_dir
     base.mkdir(parents=True, exist_ok=True)
-    result = run_script("train_remap.py", *tiny_overrides("remap"), "experiment=remap/mlp",
-                        f"data.synthetic.folder={base / 'drums'}", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return train_tiny("remap", run_dir, "experiment=remap/mlp", f"data.synthetic.folder={base / 'drums'}")

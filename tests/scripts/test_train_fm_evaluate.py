@@ -5,17 +5,14 @@ import json
 import pytest
 import torch
 
-from tests.conftest import run_script as run
+from tests.conftest import run_script as run, train_tiny
 
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_overrides):
-    run_dir = tmp_path_factory.mktemp("fm_run")
-    result = run("train_fm.py", *tiny_overrides("fm"), f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+def trained_run(tmp_path_factory):
+    return train_tiny("fm", tmp_path_factory.mktemp("fm_run"))
 
 
 def test_training_writes_a_complete_run(trained_run):

@@ -4,19 +4,16 @@ import json
 
 import pytest
 
-from tests.conftest import run_script as run
+from tests.conftest import run_script as run, train_tiny
 
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_overrides):
+def trained_run(tmp_path_factory):
     """A chain whose synthesis and analysis sides differ in the compressor only: EQ + exact compressor
     against EQ + simplified compressor, so the parameter MSE is absent."""
-    run_dir = tmp_path_factory.mktemp("mastering_run")
-    result = run("train_mastering.py", *tiny_overrides("mastering"), "sfx=peq_comp", "afx=peq_compsimple", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return train_tiny("mastering", tmp_path_factory.mktemp("mastering_run"), "sfx=peq_comp", "afx=peq_compsimple")
 
 
 def test_training_writes_a_complete_run(trained_run):

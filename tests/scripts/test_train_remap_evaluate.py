@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ddspfx.dsp.features import TARGET_FEATURES
-from tests.conftest import run_script as run
+from tests.conftest import run_script as run, train_tiny
 
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 ESTIMATORS = {"model", "preset", "preset_reference"}
@@ -17,12 +17,8 @@ def drums(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_overrides, drums):
-    run_dir = tmp_path_factory.mktemp("remap_mlp")
-    result = run("train_remap.py", *tiny_overrides("remap"), "experiment=remap/mlp", f"data.synthetic.folder={drums}",
-                 f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+def trained_run(tmp_path_factory, drums):
+    return train_tiny("remap", tmp_path_factory.mktemp("remap_mlp"), "experiment=remap/mlp", f"data.synthetic.folder={drums}")
 
 
 def test_training_writes_a_complete_run(trained_run):

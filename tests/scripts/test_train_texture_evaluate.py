@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_script as run
+from tests.conftest import run_script as run, train_tiny
 
 pytestmark = pytest.mark.slow  # training and evaluation subprocesses
 ESTIMATORS = {"model", "noise", "texenv_analysis"}
@@ -17,11 +17,8 @@ def textures(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_overrides, textures):
-    run_dir = tmp_path_factory.mktemp("texture_smoke")
-    result = run("train_texture.py", *tiny_overrides("texture"), f"data.synthetic.folder={textures}", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+def trained_run(tmp_path_factory, textures):
+    return train_tiny("texture", tmp_path_factory.mktemp("texture_smoke"), f"data.synthetic.folder={textures}")
 
 
 def test_training_writes_a_complete_run(trained_run, textures):
