@@ -49,7 +49,7 @@ from ddspfx.dsp.features import MIN_TARGET_SAMPLES, TARGET_FEATURES, target_feat
 from ddspfx.heads.mapping import MAPPINGS, build_mapping, stacked_forward, stacked_parameters
 from ddspfx.losses.features import range_weights
 from ddspfx.synths.snare808 import Snare808, load_preset
-from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, RemapTask, drums_root, resolve_drum_folder, seeded_mapping
+from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, RemapTask, drums_root, seeded_mapping
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,9 @@ class RemapGridTask(Task):
 
     # --- building ---------------------------------------------------------------------------
     def _drum_names(self, drums: Sequence[str] | None) -> list[str]:
+        """The grid's drums among the drum folders of the data root (kept in `_folders`)."""
         root = drums_root(self.data, self.sample_rate)
-        found = drum_folders(root)
+        found = self._folders = drum_folders(root)
         if drums is None:
             return list(found)
         missing = [d for d in drums if str(d) not in found]
@@ -200,14 +201,11 @@ class RemapGridTask(Task):
 
     def _load_datasets(self) -> dict[tuple[str, int], DrumDataset]:
         datasets = {}
-        windows: dict[str, list[int]] = {}
+        windows: dict[str, dict[int, None]] = {}
         for cell in self.cells:
-            windows.setdefault(cell.drum, [])
-            if cell.window not in windows[cell.drum]:
-                windows[cell.drum].append(cell.window)
+            windows.setdefault(cell.drum, {})[cell.window] = None
         for drum, drum_windows in windows.items():
-            _, folder = resolve_drum_folder({**self.data, "drum": drum}, self.sample_rate)
-            hits = load_hits(folder, self.sample_rate, min_hits=int(self.data["min_hits"]), detector=dict(self.data["detector"] or {}))
+            hits = load_hits(self._folders[drum], self.sample_rate, min_hits=int(self.data["min_hits"]), detector=dict(self.data["detector"] or {}))
             for window in drum_windows:
                 datasets[drum, window] = build_drum_dataset(
                     hits, window=window, valid_fraction=float(self.data["valid_fraction"]),
