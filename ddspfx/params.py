@@ -5,6 +5,11 @@ Networks output *controls* in [0, 1]; processors turn them into physical values 
 
     linear:  value = min + w * (max - min)
     log:     value = exp(log(min) + w * (log(max) - log(min)))      (min > 0)
+    normal:  value = Φ⁻¹(Φ(min) + w * (Φ(max) - Φ(min)))           (Φ: the standard normal CDF)
+
+The normal curve maps uniform controls to a standard normal truncated to [min, max] (e.g. a VAE
+latent in ±3σ): controls drawn uniformly in [0, 1] are draws from that prior, and no control reaches
+outside the range a prior-trained decoder has seen.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import torch
 
 from ddspfx.core.errors import NonFiniteError
 
-Scale = Literal["linear", "log"]
+Scale = Literal["linear", "log", "normal"]
+SCALES = ("linear", "log", "normal")
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,8 @@ class ParamSpec:
     def __post_init__(self):
         if not self.max > self.min:
             raise ValueError(f"ParamSpec {self.name!r}: max ({self.max}) must exceed min ({self.min})")
-        if self.scale not in ("linear", "log"):
-            raise ValueError(f"ParamSpec {self.name!r}: scale must be 'linear' or 'log', got {self.scale!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"ParamSpec {self.name!r}: scale must be one of {SCALES}, got {self.scale!r}")
         if self.scale == "log" and self.min <= 0:
             raise ValueError(f"ParamSpec {self.name!r}: a log scale needs min > 0, got {self.min}")
 
@@ -43,6 +49,9 @@ class ParamSpec:
         if self.scale == "log":
             lo, hi = math.log(self.min), math.log(self.max)
             return torch.exp(lo + w * (hi - lo))
+        if self.scale == "normal":
+            lo, hi = _normal_cdf(self.min), _normal_cdf(self.max)
+            return math.sqrt(2.0) * torch.erfinv(2.0 * (lo + w * (hi - lo)) - 1.0)
         return self.min + w * (self.max - self.min)
 
     def normalize(self, value: torch.Tensor) -> torch.Tensor:
@@ -51,7 +60,15 @@ class ParamSpec:
         if self.scale == "log":
             lo, hi = math.log(self.min), math.log(self.max)
             return (torch.log(value) - lo) / (hi - lo)
+        if self.scale == "normal":
+            lo, hi = _normal_cdf(self.min), _normal_cdf(self.max)
+            return (0.5 * (1.0 + torch.erf(value / math.sqrt(2.0))) - lo) / (hi - lo)
         return (value - self.min) / (self.max - self.min)
+
+
+def _normal_cdf(x: float) -> float:
+    """Φ(x), the standard normal CDF."""
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
 def check_controls(controls: torch.Tensor, n_params: int, owner: str = "processor") -> torch.Tensor:

@@ -51,7 +51,7 @@ from ddspfx.data.textures import load_texture_frames
 from ddspfx.dsp.filterbanks import apply_filterbank, erb_filterbank, hilbert_envelope, synthesize_subbands
 from ddspfx.dsp.texture_features import texture_features
 from ddspfx.encoders.texture import TexDSPEncoder
-from ddspfx.heads.texture import TexDSPDecoder
+from ddspfx.nn.texenv_decoder import TexDSPDecoder
 from ddspfx.losses.base import PairLoss
 from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ddspfx.heads.texture import TexDSPDecoder
+from ddspfx.nn.texenv_decoder import TexDSPDecoder
 from ddspfx.synths.texenv import TexEnvSynth
 
 
