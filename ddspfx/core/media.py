@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -120,6 +121,47 @@ def _draw_spectrogram(ax, spec: np.ndarray, duration_s: float, nyquist_hz: float
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     return image
+
+
+def spectrogram_grid_figure(
+    audio: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    row_values: Sequence[float],
+    col_values: Sequence[float],
+    row_label: str = "z1",
+    col_label: str = "z0",
+    n_fft: int = 512,
+    db_range: float = 80.0,
+) -> Figure:
+    """Small log-magnitude spectrograms on a grid, one shared colour scale (e.g. the grains decoded
+    on a grid of a latent plane).
+
+    audio: `(rows, cols, samples)` at `sample_rate` Hz; row_values, col_values: the grid's
+    coordinates, written on the outer axes (row 0 at the top). Inner axes carry no ticks.
+    """
+    audio = audio.detach().to("cpu", torch.float64).numpy() if torch.is_tensor(audio) else np.asarray(audio, np.float64)
+    if audio.ndim != 3 or audio.shape[:2] != (len(row_values), len(col_values)):
+        raise ValueError(
+            f"spectrogram_grid_figure: audio must be (rows={len(row_values)}, cols={len(col_values)}, samples), "
+            f"got {audio.shape}"
+        )
+    spectra = [[log_magnitude_db(cell, n_fft, n_fft // 4) for cell in row] for row in audio]
+    vmax = max(float(s.max()) for row in spectra for s in row)
+    rows, cols = audio.shape[:2]
+    figure = Figure(figsize=(1.6 * cols + 1, 1.3 * rows + 0.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            image = _draw_spectrogram(ax, spectra[r][c], audio.shape[-1] / sample_rate, sample_rate / 2, vmax - db_range, vmax)
+            ax.set(xlabel="", ylabel="", xticks=[], yticks=[])
+            if r == rows - 1:
+                ax.set_xlabel(f"{col_label}={col_values[c]:.2g}", fontsize="small")
+            if c == 0:
+                ax.set_ylabel(f"{row_label}={row_values[r]:.2g}", fontsize="small")
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="dB")
+    return figure
 
 
 def posterior_scatter_figure(

@@ -37,10 +37,10 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +59,7 @@ from ddspfx.data.audio import (
     time_windows,
 )
 from ddspfx.data.errors import DataError
+from ddspfx.data.synthetic_textures import TEXTURES, write_synthetic_textures
 from ddspfx.dsp.filters import next_power_of_two
 
 SHIFT_WINDOW_S = 0.046  # s, the phase vocoder's STFT (rounded up to 2048 samples at 44.1 kHz)
@@ -328,38 +329,75 @@ def load_texture_frames(
 def split_frames(
     frames: TextureFrames, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[torch.Tensor]:
-    """Indices `(k,)` (long, ascending) of the train, valid and test frames: disjoint, deterministic.
+    """Indices `(k,)` (long, ascending) of the train, valid and test frames (`split_segments`)."""
+    return split_segments(frames.files, frames.lengths, frames.file_index, frames.start, frames.frame,
+                          frames.root, fractions, seed, what="frame")
+
+
+def split_segments(
+    files: Sequence[Path],
+    lengths: Sequence[int],
+    file_index: torch.Tensor,
+    start: torch.Tensor,
+    span: int,
+    root: Path,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    what: str = "frame",
+) -> list[torch.Tensor]:
+    """Indices `(k,)` (long, ascending) of the train, valid and test segments (frames, grains) of
+    `span` samples cut from `files` (segment i: file `file_index[i]`, first sample `start[i]`):
+    disjoint, deterministic, and no audio shared between splits.
 
     By file when `ddspfx.data.audio.split_paths` (a permutation fixed by `seed`) gives every split
-    of positive fraction a file: a file's frames, shifted copies included, go together. Otherwise
+    of positive fraction a file: a file's segments, shifted copies included, go together. Otherwise
     (too few files: 8 at 80/10/10) by time, as `AudioFolder` does: split k keeps, in every file of
-    L samples, the frames wholly inside samples [floor(c_k·L), floor(c_(k+1)·L)), c the cumulative
-    normalized fractions (`time_windows`); frames across a boundary belong to no split.
+    L samples, the segments wholly inside samples [floor(c_k·L), floor(c_(k+1)·L)), c the cumulative
+    normalized fractions (`time_windows`); segments across a boundary belong to no split.
 
     Raises:
         ValueError: fractions that are not three non-negative numbers.
-        DataError: a split of positive fraction without a frame (names the folder and what to change).
+        DataError: a split of positive fraction without a segment (names the folder and what to change).
     """
     fractions = check_fractions(fractions)
-    parts = split_paths(list(frames.files), fractions, seed)
+    parts = split_paths(list(files), fractions, seed)
     if all(part or f <= 0 for part, f in zip(parts, fractions)):
         order = {path: k for k, part in enumerate(parts) for path in part}
-        split_of_file = torch.tensor([order[path] for path in frames.files])
-        split_of_frame = split_of_file[frames.file_index]
-        return [(split_of_frame == k).nonzero().squeeze(1) for k in range(len(fractions))]
-    lengths = torch.tensor(frames.lengths, dtype=torch.float64)[frames.file_index]
+        split_of_file = torch.tensor([order[path] for path in files])
+        split_of_segment = split_of_file[file_index]
+        return [(split_of_segment == k).nonzero().squeeze(1) for k in range(len(fractions))]
+    file_lengths = torch.tensor(lengths, dtype=torch.float64)[file_index]
     out = []
     for k, (a, b) in enumerate(time_windows(fractions)):
-        first, stop = torch.floor(a * lengths), torch.floor(b * lengths)
-        inside = (frames.start >= first) & (frames.start + frames.frame <= stop)
+        first, stop = torch.floor(a * file_lengths), torch.floor(b * file_lengths)
+        inside = (start >= first) & (start + span <= stop)
         index = inside.nonzero().squeeze(1) if fractions[k] > 0 else torch.zeros(0, dtype=torch.long)
         if fractions[k] > 0 and index.numel() == 0:
             raise DataError(
-                f"split_frames: split {SPLITS[k]!r} of {frames.root} gets no frame: {len(frames.files)} usable "
+                f"split: split {SPLITS[k]!r} of {root} gets no {what}: {len(files)} usable "
                 f"files are too few to deal by file ({min_files_for_split(fractions)} needed at split_fractions="
-                f"{fractions}), and no file holds a whole frame of {frames.frame} samples in its "
-                f"{round(100 * a)}–{round(100 * b)} % time window; use a shorter frame, longer recordings or "
+                f"{fractions}), and no file holds a whole {what} of {span} samples in its "
+                f"{round(100 * a)}–{round(100 * b)} % time window; use a shorter {what}, longer recordings or "
                 f"more files"
             )
         out.append(index)
     return out
+
+
+def resolve_texture_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str, Path]:
+    """`(name, folder)` of the recordings: `data.root` (its sub-folder `data.texture` when there is
+    one, else the whole folder), or the synthetic texture `data.texture`, written once under
+    `data.synthetic.folder`."""
+    texture = data.get("texture")
+    root = data.get("root")
+    if root is None:
+        if texture not in TEXTURES:
+            raise ConfigError(f"data.texture={texture!r} is not a synthetic texture; known: {', '.join(TEXTURES)}")
+        synthetic = dict(data["synthetic"])
+        folder = Path(synthetic.pop("folder"))
+        write_synthetic_textures(folder, sample_rate=sample_rate, textures=[texture], **synthetic)
+        return str(texture), folder / str(texture)
+    root = Path(root)
+    if texture is not None and (root / str(texture)).is_dir():
+        return str(texture), root / str(texture)
+    return root.name, root

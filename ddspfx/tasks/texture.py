@@ -1,4 +1,4 @@
-"""Texture synthesis with TexDSP (reference: textures.md §4): features → networks → TexEnv → TexStat.
+"""Texture synthesis with TexDSP or P-VAE (reference: textures.md §4, §5): features → networks → synth → TexStat.
 
 Composition only. A recording of one texture (`data.root`, or a built-in synthetic texture) is cut
 into excerpts of `sequence` consecutive frames of n samples (`ddspfx.data.textures`; excerpts start
@@ -24,6 +24,13 @@ settings, whatever the training loss), its group values `texstat_s1` … `texsta
   with the model's carriers (the best any controls of this synth reach in the least-squares sense:
   an upper reference).
 
+`model="pvae"` swaps the decoder and the synth (§5): the same encoder's latent per frame → an mlp →
+sigmoid → the controls of `PVAESynth` (event rate λ, amplitude exponent α and K grain latents, each
+mapped into the grain VAE's prior within ±latent_range σ) → Poisson-like events × the frozen grain
+VAE's grains. Its event draws use the global RNG in training (seeded and checkpointed by the
+Trainer) and a generator seeded by the excerpt's index in validation and evaluation, so scores are
+repeatable. It has no analysis, so its estimators are `model` and `noise`.
+
 and, per test set (`end_test_set`), `fad_texstat`: the Fréchet distance between the estimator's
 frames and the target frames as sets of texture-statistics vectors (S1–S3 with α = (1, 0.1, 0.01,
 0.001), 280 values at N = 16, M = 6: the paper's "FAD-ours", at the model's frame length). With
@@ -43,19 +50,22 @@ import torch
 from torch import nn
 
 from ddspfx.core.errors import ConfigError, DataError
-from ddspfx.core.media import curves_panels_figure, log_audio, spectrogram_figure
+from ddspfx.core.media import curves_figure, curves_panels_figure, log_audio, spectrogram_figure
 from ddspfx.core.metrics import MetricSpec
 from ddspfx.core.task import Task
-from ddspfx.data.synthetic_textures import TEXTURES, write_synthetic_textures
-from ddspfx.data.textures import load_texture_frames
+from ddspfx.data.textures import load_texture_frames, resolve_texture_folder
 from ddspfx.dsp.filterbanks import apply_filterbank, erb_filterbank, hilbert_envelope, synthesize_subbands
 from ddspfx.dsp.texture_features import texture_features
 from ddspfx.encoders.texture import TexDSPEncoder
+from ddspfx.heads.deterministic import SigmoidHead
+from ddspfx.nn.layernorm_mlp import layernorm_mlp
 from ddspfx.nn.texenv_decoder import TexDSPDecoder
 from ddspfx.losses.base import PairLoss
 from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT
 from ddspfx.losses.texstat import GROUPS, TexStatLoss, statistics_embedding
+from ddspfx.synths.pvae import PVAESynth
+from ddspfx.tasks.grains import latent_map_figure
 from ddspfx.synths.texenv import TexEnvSynth, erb_subbands
 
 log = logging.getLogger(__name__)
@@ -64,7 +74,8 @@ Batch = dict[str, torch.Tensor]
 FEATURES = ("energy", "centroid")  # the encoder's inputs, in this order
 METRIC_ALPHA = (10.0, 1.0, 0.1, 0.01)  # the paper's evaluation weights (§3.2, §6.2)
 METRIC_BANDS, METRIC_MOD_BANDS = 16, 6
-ESTIMATORS = ("model", "noise", "texenv_analysis")
+MODELS = {"texdsp": TexEnvSynth, "pvae": PVAESynth}  # model name → the synth it drives
+ESTIMATORS = {"texdsp": ("model", "noise", "texenv_analysis"), "pvae": ("model", "noise")}
 EVAL_FRAMES = 32  # frames rendered and scored at once in evaluation (bounds memory)
 NORMALIZE_EPS = 1e-8  # std floor of the excerpt z-normalization (silence stays 0)
 DEFAULT_DATA = {
@@ -77,25 +88,6 @@ DEFAULT_DATA = {
     "test_fraction": 0.1,
     "seed": 0,  # the split's seed
 }
-
-
-def resolve_texture_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str, Path]:
-    """`(name, folder)` of the recordings: `data.root` (its sub-folder `data.texture` when there is
-    one, else the whole folder), or the synthetic texture `data.texture`, written once under
-    `data.synthetic.folder`."""
-    texture = data.get("texture")
-    root = data.get("root")
-    if root is None:
-        if texture not in TEXTURES:
-            raise ConfigError(f"data.texture={texture!r} is not a synthetic texture; known: {', '.join(TEXTURES)}")
-        synthetic = dict(data["synthetic"])
-        folder = Path(synthetic.pop("folder"))
-        write_synthetic_textures(folder, sample_rate=sample_rate, textures=[texture], **synthetic)
-        return str(texture), folder / str(texture)
-    root = Path(root)
-    if texture is not None and (root / str(texture)).is_dir():
-        return str(texture), root / str(texture)
-    return root.name, root
 
 
 def normalize_excerpts(audio: torch.Tensor) -> torch.Tensor:
@@ -113,16 +105,23 @@ def _build(key: str, cls: type, options: Mapping[str, Any] | None, *args) -> nn.
         raise ConfigError(f"{key}: {error} (options given: {dict(options or {})})") from None
 
 
+def pvae_decoder(in_dim: int, n_params: int, hidden: int = 256, depth: int = 3) -> nn.Module:
+    """The P-VAE decoder: latent `(..., in_dim)` → mlp(H, D) → Linear → sigmoid → controls `(..., n_params)`."""
+    return nn.Sequential(layernorm_mlp(in_dim, hidden, depth), SigmoidHead(int(hidden), int(n_params)))
+
+
 class TextureTask(Task):
-    """Learn a TexDSP model of one texture (module docstring).
+    """Learn a TexDSP or P-VAE model of one texture (module docstring).
 
     Args:
-        synth: the `TexEnvSynth` (its n_samples is the frame length, n_bands N, n_coefficients K).
+        synth: the `TexEnvSynth` (model texdsp) or `PVAESynth` (model pvae); its n_samples is the
+            frame length, its n_bands, low and high the features' ERB bands.
+        model: "texdsp" or "pvae".
         loss: the training loss on frames `(frames, n)` (e.g. `TexStatLoss`, `MRSTFT`, a `WeightedSum`).
         metric_mrstft: the `mrstft` evaluation metric (None: auraloss's defaults).
         sequence: frames per excerpt, the GRU's time steps.
         encoder: `hidden` H_enc, `depth` D_enc.
-        decoder: `hidden` H_dec, `depth` D_dec, `initial_amplitude` (see `TexDSPDecoder`).
+        decoder: `hidden` H_dec, `depth` D_dec, and for texdsp `initial_amplitude` (see `TexDSPDecoder`).
         regularizer: weight of the feature regularizer (0: off; the reference's 0.2).
         data: `root`, `texture`, `synthetic`, `hop`, `pitch_shifts`, `valid_fraction`,
             `test_fraction`, `seed` (see `DEFAULT_DATA`).
@@ -131,7 +130,7 @@ class TextureTask(Task):
 
     def __init__(
         self,
-        synth: TexEnvSynth,
+        synth: TexEnvSynth | PVAESynth,
         loss: PairLoss,
         metric_mrstft: PairLoss | None = None,
         sequence: int = 4,
@@ -140,8 +139,13 @@ class TextureTask(Task):
         regularizer: float = 0.0,
         data: Mapping[str, Any] | None = None,
         excerpts: Mapping[str, torch.Tensor] | None = None,
+        model: str = "texdsp",
     ):
         super().__init__()
+        if model not in MODELS:
+            raise ConfigError(f"model must be one of {list(MODELS)}, got {model!r}")
+        if not isinstance(synth, MODELS[model]):
+            raise ConfigError(f"model {model!r} drives a {MODELS[model].__name__}, got a {type(synth).__name__}")
         if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
             raise ConfigError(f"sequence must be an int >= 1 (frames per excerpt), got {sequence!r}")
         if getattr(loss, "domain", "audio") != "audio":
@@ -151,7 +155,11 @@ class TextureTask(Task):
         self.regularizer = float(regularizer)
         self.data = {**DEFAULT_DATA, **dict(data or {})}
         self.encoder = _build("encoder", TexDSPEncoder, encoder, [synth.n_bands, 1])  # config errors before the data
-        self.decoder = _build("decoder", TexDSPDecoder, decoder, self.encoder.out_dim, synth.n_carriers, synth.n_coefficients)
+        self.model, self.estimators = model, ESTIMATORS[model]
+        if model == "texdsp":
+            self.decoder = _build("decoder", TexDSPDecoder, decoder, self.encoder.out_dim, synth.n_carriers, synth.n_coefficients)
+        else:
+            self.decoder = _build("decoder", pvae_decoder, decoder, self.encoder.out_dim, synth.n_params)
         self.metric_texstat = TexStatLoss(self.sample_rate, METRIC_BANDS, METRIC_MOD_BANDS, alpha=METRIC_ALPHA)
         self.metric_mrstft = metric_mrstft if metric_mrstft is not None else MRSTFT()
         self.texture = "given"
@@ -190,9 +198,16 @@ class TextureTask(Task):
         """Synth controls `(batch, sequence, 2·N·K)` for target excerpts `(batch, sequence, n)`."""
         return self.decoder(self.encoder(self.features(audio)))
 
-    def resynthesize(self, audio: torch.Tensor) -> torch.Tensor:
+    def render(self, controls: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Frames `(frames, n)` of controls `(frames, n_params)`; P-VAE draws its events with
+        `generator` (None: the global RNG)."""
+        if self.model == "pvae":
+            return self.synth(controls, generator=generator)
+        return self.synth(controls)
+
+    def resynthesize(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The model's frames `(batch, sequence, n)` for target excerpts of that shape."""
-        return self.synth(self.controls(audio).flatten(0, 1)).view_as(audio)
+        return self.render(self.controls(audio).flatten(0, 1), generator).view_as(audio)
 
     def resynthesize_frames(
         self,
@@ -219,6 +234,10 @@ class TextureTask(Task):
         """
         latents, state = self.encoder.step(self.features(frames), state)
         controls = self.decoder(latents).flatten(0, 1)
+        if self.model == "pvae":
+            if loudness is not None:
+                raise ConfigError(f"loudness={loudness!r}: P-VAE has no level imposition; use loudness=none")
+            return self.render(controls).view_as(frames), state
         if target_loudness is not None:
             target_loudness = target_loudness.flatten(0, 1)
         audio = self.synth(controls, loudness=loudness, target_loudness=target_loudness)
@@ -247,6 +266,11 @@ class TextureTask(Task):
         penalty = self.regularization(estimate, target)
         return {"loss": main + self.regularizer * penalty, "main": main.detach(), "regularizer": penalty.detach()}
 
+    @staticmethod
+    def _generator(batch: Batch) -> torch.Generator:
+        """A generator seeded by the batch's first excerpt index (repeatable validation draws)."""
+        return torch.Generator().manual_seed(int(batch["index"][0]) if batch["index"].numel() else 0)
+
     def _batches(self, split: str, batch_size: int) -> list[Batch]:
         audio = self.excerpts[split]
         return [{"audio": audio[chunk], "index": chunk} for chunk in torch.arange(audio.shape[0]).split(batch_size)]
@@ -258,7 +282,7 @@ class TextureTask(Task):
         """`loss` (the training loss without the regularizer) and the TexStat group values `s1` … `s5`
         (evaluation weights, before β)."""
         target = batch["audio"].flatten(0, 1)
-        estimate = self.resynthesize(batch["audio"]).flatten(0, 1)
+        estimate = self.resynthesize(batch["audio"], self._generator(batch)).flatten(0, 1)
         groups = self.metric_texstat.group_losses(estimate, target)
         return {"loss": self.loss(estimate, target), **{g: v.mean() for g, v in groups.items()}}
 
@@ -273,6 +297,22 @@ class TextureTask(Task):
         pair = {"target": target[0].flatten(), "model": estimate[0].flatten()}
         writer.add_figure("figure/spectrogram", spectrogram_figure(pair, self.sample_rate), step)
         writer.add_figure("figure/envelopes", self.envelope_figure(target[0, 0], estimate[0, 0]), step)
+        if self.model == "pvae":
+            self._log_pvae(writer, target[0], step)
+
+    @torch.no_grad()
+    def _log_pvae(self, writer, excerpt: torch.Tensor, step: int) -> None:
+        """P-VAE: the event trains of an excerpt's frames (`figure/events`, with each frame's λ and
+        α), the K grains of its first frame (`audio/grain_k`) and the grain model's latent map."""
+        controls = self.controls(excerpt.unsqueeze(0))[0]
+        rate, alpha, z = self.synth.controls_to_physical(controls)
+        events = self.synth.events(controls, generator=torch.Generator().manual_seed(0)).cpu()
+        seconds = torch.arange(events.shape[-1]) / self.sample_rate
+        curves = {f"frame {i}: λ {r:.3g}/s, α {a:.3g}": e for i, (e, r, a) in enumerate(zip(events, rate.tolist(), alpha.tolist()))}
+        writer.add_figure("figure/events", curves_figure(seconds, curves, "time in the frame (s)", "event amplitude"), step)
+        for k, grain in enumerate(self.synth.grain_bank(z[:1])[0]):
+            log_audio(writer, f"audio/grain_{k}", grain, self.sample_rate, step)
+        writer.add_figure("figure/latent_map", latent_map_figure(self.synth.grains), step)
 
     def envelope_figure(self, target: torch.Tensor, estimate: torch.Tensor, n_panels: int = 3, points: int = 512):
         """Hilbert envelopes of a few ERB bands over one frame `(n,)`, target vs model (averaged over
@@ -304,7 +344,7 @@ class TextureTask(Task):
         return specs + [MetricSpec("fad_texstat", description=fad)]
 
     def begin_test_set(self, name: str) -> None:
-        self._embeddings: dict[str, list[torch.Tensor]] = {"target": [], **{e: [] for e in ESTIMATORS}}
+        self._embeddings: dict[str, list[torch.Tensor]] = {"target": [], **{e: [] for e in self.estimators}}
 
     def end_test_set(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
         """`fad_texstat` of every estimator against the target frames of the set."""
@@ -313,7 +353,7 @@ class TextureTask(Task):
         if "target" not in sets or sets["target"].shape[0] < 2:
             log.warning("fad_texstat not computed for test set %r: it needs at least 2 frames", name)
             return {}
-        return {e: {"fad_texstat": frechet_distance(sets[e], sets["target"])} for e in ESTIMATORS if e in sets}
+        return {e: {"fad_texstat": frechet_distance(sets[e], sets["target"])} for e in self.estimators if e in sets}
 
     def evaluate_batch(self, batch: Batch, generator: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
         """Per-excerpt scores `(batch,)` (means over the frames) of the model and both references."""
@@ -324,10 +364,11 @@ class TextureTask(Task):
     def _evaluate_excerpts(self, audio: torch.Tensor, generator: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
         target = audio.flatten(0, 1)
         estimates = {
-            "model": self.resynthesize(audio).flatten(0, 1),
+            "model": self.resynthesize(audio, generator).flatten(0, 1),
             "noise": self.shaped_noise(target, generator),
-            "texenv_analysis": self.synth.synthesize(self.synth.analyze(target)),
         }
+        if "texenv_analysis" in self.estimators:
+            estimates["texenv_analysis"] = self.synth.synthesize(self.synth.analyze(target))
         statistics = self.metric_texstat.statistics(target)
         self._collect("target", statistics)
         return {name: self._scores(estimate, target, statistics, name) for name, estimate in estimates.items()}

@@ -12,7 +12,8 @@ from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT
 from ddspfx.losses.texstat import TexStatLoss, statistics_embedding, texture_statistics
 from ddspfx.synths.texenv import TexEnvSynth
-from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts, resolve_texture_folder
+from ddspfx.data.textures import resolve_texture_folder
+from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts
 from tests.conftest import RecordingWriter
 
 FS, FRAME, SEQUENCE = 44100, 4096, 2
@@ -86,7 +87,7 @@ def test_evaluation_scores_the_model_and_both_references(excerpts):
     batch = task.test_sets(8)["test"][0]
     with torch.no_grad():
         scores = task.evaluate_batch(batch, torch.Generator().manual_seed(0))
-    assert set(scores) == set(ESTIMATORS)
+    assert set(scores) == set(ESTIMATORS["texdsp"])
     for metrics in scores.values():
         assert set(metrics) == METRICS
         assert all(v.shape == (2,) and torch.isfinite(v).all() for v in metrics.values())
@@ -149,7 +150,7 @@ def test_evaluation_adds_the_set_level_frechet_distance(excerpts):
     task = make_task(excerpts).eval()
     results, sizes = evaluate_sets(task, batch_size=1, progress=False)
     assert sizes == {"test": 2}
-    fad = {e: results["test"][e]["fad_texstat"] for e in ESTIMATORS}
+    fad = {e: results["test"][e]["fad_texstat"] for e in ESTIMATORS["texdsp"]}
     assert all(math.isfinite(v) and v >= 0 for v in fad.values())
     with torch.no_grad():  # the same distance from the frames' statistics computed here
         target = excerpts["test"].flatten(0, 1)
