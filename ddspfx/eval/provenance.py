@@ -50,6 +50,7 @@ REPLICATE_KEYS = (
     "source.root",
     "preset",
     "grid",  # which cells a grid run holds: its members are told apart by their member_info
+    "pvae.grains",  # the grain run a P-VAE loads (a replicate of the grain model, as a data folder)
 )
 
 

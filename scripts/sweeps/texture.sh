@@ -8,6 +8,10 @@
 # Real recordings: ROOT=/data/textures scripts/sweeps/texture.sh   (one sub-folder of recordings per texture)
 # Narrow it: EXPERIMENTS="texdsp_n16 texdsp_shallow" TEXTURES="rain fire" scripts/sweeps/texture.sh
 # Default textures: every sub-folder of ROOT, or the built-in synthetic ones when ROOT is not set.
+# P-VAE beside TexDSP on the same excerpts: EXPERIMENTS="texdsp pvae" scripts/sweeps/texture.sh
+#   a pvae* experiment first trains and evaluates the texture's grain VAE (experiment=texture/grains, in
+#   outputs/texture_grains/), with grains cut at onsets, or every grain length for the textures in REGULAR
+#   (default: wind, which has no events).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -20,11 +24,27 @@ from pathlib import Path
 from ddspfx.data.synthetic_textures import TEXTURES
 root = Path(sys.argv[1]) if sys.argv[1] else None
 print(' '.join(sorted(p.name for p in root.iterdir() if p.is_dir()) if root else TEXTURES))" "${ROOT:-}")}
+regular=" ${REGULAR-wind} "
+grain_model() {  # grain_model <texture> [overrides...]: train and evaluate its grain VAE; sets grain_dir
+  local texture=$1 align=onsets
+  shift
+  if [[ $regular == *" $texture "* ]]; then align=regular; fi
+  grain_dir="outputs/texture_grains/grains/${texture}_$(date +%Y-%m-%d_%H-%M-%S)"
+  step "training of the grain VAE on $texture (run folder $grain_dir)" \
+    "$PY" train_texture.py experiment=texture/grains data.texture="$texture" grains.align="$align" \
+    hydra.run.dir="$grain_dir" "${root[@]}" "${quick[@]}" "$@"
+  step "evaluation of the grain VAE on $texture (run folder $grain_dir)" "$PY" evaluate.py run="$grain_dir" progress=false
+}
 for experiment in $experiments; do
   for texture in $textures; do
+    extra=()
+    if [[ $experiment == pvae* ]]; then
+      grain_model "$texture" "$@"
+      extra=(pvae.grains="$grain_dir")
+    fi
     run_dir="outputs/texture/$experiment/${texture}_$(date +%Y-%m-%d_%H-%M-%S)"
     step "training of texture/$experiment on $texture (run folder $run_dir)" \
-      "$PY" train_texture.py experiment="texture/$experiment" data.texture="$texture" \
+      "$PY" train_texture.py experiment="texture/$experiment" data.texture="$texture" "${extra[@]}" \
       hydra.run.dir="$run_dir" "${root[@]}" "${quick[@]}" "$@"
     step "evaluation of texture/$experiment on $texture (run folder $run_dir)" \
       "$PY" evaluate.py run="$run_dir" progress=false
