@@ -208,7 +208,7 @@ class GrainSynth(Synth):
         )
 
 
-def load_grain_synth(path: str | os.PathLike, prefix: str = GRAINS_PREFIX) -> GrainSynth:
+def load_grain_synth(path: str | os.PathLike | None, prefix: str = GRAINS_PREFIX) -> GrainSynth:
     """The trained GrainSynth of a grain-task run, in eval mode, on the CPU.
 
     Args:
@@ -217,18 +217,24 @@ def load_grain_synth(path: str | os.PathLike, prefix: str = GRAINS_PREFIX) -> Gr
             attribute `grains`); stripped before `GrainSynth.from_state_dict`.
 
     Raises:
-        FileNotFoundError: no such path, or no checkpoint in the folder.
+        ConfigError: no path given, no such path, no checkpoint in the folder, or no `prefix`
+            weights (not a grain run); the path is a config value (`pvae.grains`).
         CheckpointError: an unreadable checkpoint, or one without a "task" state_dict.
-        ValueError: no `prefix` weights (not a grain run), or inconsistent ones.
+        ValueError: inconsistent weights.
     """
+    if path is None or str(path) == "":
+        raise ConfigError(
+            "load_grain_synth: no grain model given (pvae.grains is null): train one first with "
+            "`python train_texture.py experiment=texture/grains` and pass pvae.grains=<its run folder>"
+        )
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(
+        raise ConfigError(
             f"load_grain_synth: {path} does not exist (give a training run folder or a .pt checkpoint)"
         )
     found = find_checkpoint(path, prefer=("best", "last"))
     if found is None:
-        raise FileNotFoundError(
+        raise ConfigError(
             f"load_grain_synth: no checkpoint in {path} (looked for checkpoints/best.pt and checkpoints/last.pt)"
         )
     task = load_checkpoint(found).get("task")
@@ -236,7 +242,7 @@ def load_grain_synth(path: str | os.PathLike, prefix: str = GRAINS_PREFIX) -> Gr
         raise CheckpointError(f"load_grain_synth: {found} holds no 'task' state_dict")
     state = {key[len(prefix):]: value for key, value in task.items() if key.startswith(prefix)}
     if not state:
-        raise ValueError(
+        raise ConfigError(
             f"load_grain_synth: {found} holds no '{prefix}*' weights of a GrainSynth; "
             "is this a grain run (experiment=texture/grains)?"
         )

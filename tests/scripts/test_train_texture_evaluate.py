@@ -52,3 +52,29 @@ def test_an_unknown_texture_is_one_clear_error(tmp_path, textures):
     assert result.returncode == 2
     assert "data.texture='snow'" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def grain_run(tmp_path_factory, textures):
+    return train_tiny("texture", tmp_path_factory.mktemp("grains_smoke"), "experiment=texture/grains",
+                      f"data.synthetic.folder={textures}")
+
+
+def test_pvae_trains_on_a_grain_run_and_is_evaluated(tmp_path, grain_run, textures):
+    assert (grain_run / "checkpoints" / "best.pt").is_file()
+    run_dir = train_tiny("texture", tmp_path / "pvae", "experiment=texture/pvae", f"pvae.grains={grain_run}",
+                         f"data.synthetic.folder={textures}")
+    result = run("evaluate.py", f"run={run_dir}", "progress=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((run_dir / "metrics.json").read_text())
+    assert set(document["test"]) == {"model", "noise"}  # P-VAE has no analysis reference
+    assert all(set(values) == METRICS and all(v == v and v >= 0 for v in values.values())
+               for values in document["test"].values())
+    assert document["_run"]["task"] == "texture"
+
+
+def test_pvae_without_a_grain_run_is_one_clear_error(tmp_path, textures):
+    result = run("train_texture.py", "experiment=texture/pvae", "trainer.device=cpu", f"data.synthetic.folder={textures}",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "pvae.grains is null" in result.stderr and "Traceback" not in result.stderr

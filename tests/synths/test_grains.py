@@ -92,11 +92,11 @@ def test_mismatched_extra_state_raises(synth):
 def test_loading_errors_name_the_path(tmp_path):
     path = tmp_path / "texture.pt"
     torch.save({"task": {"decoder.weight": torch.zeros(1)}}, path)
-    with pytest.raises(ValueError, match=r"texture\.pt.*is this a grain run \(experiment=texture/grains\)\?"):
+    with pytest.raises(ConfigError, match=r"texture\.pt.*is this a grain run \(experiment=texture/grains\)\?"):
         load_grain_synth(path)
-    with pytest.raises(FileNotFoundError, match="no checkpoint in"):
+    with pytest.raises(ConfigError, match="no checkpoint in"):
         load_grain_synth(tmp_path)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         load_grain_synth(tmp_path / "nothing")
 
 
@@ -107,3 +107,8 @@ def test_bad_arguments_raise():
         GrainSynth(latent_range=0.0, **SMALL)
     with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
         GrainSynth(**SMALL).decode(torch.zeros(4, 3))
+
+
+def test_no_grain_model_given_says_how_to_train_one():
+    with pytest.raises(ConfigError, match="pvae.grains is null.*experiment=texture/grains"):
+        load_grain_synth(None)

@@ -1,4 +1,4 @@
-"""The texture task on tiny in-memory excerpts: shapes, loss and gradients, splits, evaluation, media."""
+"""The texture task (TexDSP and P-VAE) on tiny in-memory excerpts: shapes, loss and gradients, splits, evaluation, media."""
 
 import math
 
@@ -11,6 +11,8 @@ from ddspfx.eval.runner import evaluate_sets
 from ddspfx.losses.metrics import frechet_distance
 from ddspfx.losses.stft import MRSTFT
 from ddspfx.losses.texstat import TexStatLoss, statistics_embedding, texture_statistics
+from ddspfx.synths.grains import GrainSynth
+from ddspfx.synths.pvae import PVAESynth
 from ddspfx.synths.texenv import TexEnvSynth
 from ddspfx.data.textures import resolve_texture_folder
 from ddspfx.tasks.texture import ESTIMATORS, TextureTask, normalize_excerpts
@@ -172,3 +174,88 @@ def test_statistics_embedding_is_s1_to_s3_with_the_fad_weights(excerpts):
     assert torch.equal(embedding[:, 64:184], stats["s2"])
     with pytest.raises(ValueError, match="groups"):
         statistics_embedding(stats, groups=("s9",))
+
+
+# --- model="pvae" ---------------------------------------------------------------------------
+def make_pvae_task(excerpts, n_grains=2):
+    torch.manual_seed(0)
+    grains = GrainSynth(latent_dim=2, sample_rate=FS, n_samples=1024, n_bands=6, n_coefficients=8, hidden=8, depth=1)
+    synth = PVAESynth(grains, n_samples=FRAME, n_grains=n_grains)
+    return TextureTask(
+        synth, TexStatLoss(FS, n_bands=6, beta=(1, 5, 5, 5, 5)),
+        MRSTFT(fft_sizes=[512, 256], hop_sizes=[128, 64], win_lengths=[512, 256]), sequence=SEQUENCE,
+        encoder={"hidden": 8, "depth": 1}, decoder={"hidden": 8, "depth": 1}, excerpts=excerpts, model="pvae",
+    )
+
+
+def test_pvae_predicts_rate_exponent_and_latents_per_frame(excerpts):
+    task = make_pvae_task(excerpts)
+    audio = excerpts["train"][:3]
+    controls = task.controls(audio)
+    assert controls.shape == (3, SEQUENCE, 2 + 2 * 2) and ((controls > 0) & (controls < 1)).all()
+    assert task.resynthesize(audio).shape == audio.shape
+    assert task.features(audio)[0].shape == (3, SEQUENCE, 6)  # the grain model's bands
+
+
+def test_pvae_trains_the_networks_and_not_the_grain_model(excerpts):
+    task = make_pvae_task(excerpts)
+    torch.manual_seed(3)
+    out = task(task.train_batch(3, torch.Generator().manual_seed(0)))
+    out["loss"].backward()
+    trainable = list(task.trainable_parameters())
+    assert torch.isfinite(out["loss"]) and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trainable)
+    assert sum(p.grad.abs().sum() for p in trainable) > 0
+    assert not any(p.requires_grad for p in task.synth.grains.parameters())
+    assert not {id(p) for p in task.synth.grains.parameters()} & {id(p) for p in trainable}
+
+
+def test_pvae_validation_and_evaluation_repeat_and_skip_the_analysis(excerpts):
+    task = make_pvae_task(excerpts).eval()
+    batch = task.valid_batches(8)[0]
+    with torch.no_grad():
+        first, second = task.validation_step(batch), task.validation_step(batch)
+        scores = task.evaluate_batch(task.test_sets(8)["test"][0], torch.Generator().manual_seed(0))
+    assert first["loss"] == second["loss"]  # events drawn from a generator seeded by the excerpts
+    assert set(scores) == {"model", "noise"} == set(ESTIMATORS["pvae"])
+    assert all(torch.isfinite(v).all() for metrics in scores.values() for v in metrics.values())
+    results, _ = evaluate_sets(task, batch_size=8, progress=False)
+    assert set(results["test"]) == {"model", "noise"} and math.isfinite(results["test"]["model"]["fad_texstat"])
+
+
+def test_pvae_loss_is_finite_on_silence_and_on_a_single_event(excerpts):
+    """No NaN guard is needed: a silent target, a silent output and a single event all give finite
+    losses and gradients."""
+    task = make_pvae_task(excerpts)
+    controls = torch.full((2, task.synth.n_params), 0.5, requires_grad=True)
+    uniforms = torch.full((2, 2, FRAME), 0.999)  # no event anywhere (an event needs U < p)
+    silent = task.synth(controls, uniforms=uniforms)
+    assert torch.equal(silent, torch.zeros_like(silent))
+    uniforms[0, 0, 100] = 0.0  # one event in the first frame, at sample 100
+    single = task.synth(controls, uniforms=uniforms)
+    assert (single[0] != 0).sum() > 0 and torch.equal(single[1], torch.zeros(FRAME))
+    targets = excerpts["train"][0]
+    for estimate, target in ((silent, targets), (single, targets), (single, torch.zeros_like(targets))):
+        controls.grad = None
+        loss = task.loss(estimate if estimate is silent else task.synth(controls, uniforms=uniforms), target)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(controls.grad).all()
+
+
+def test_pvae_media_logs_events_grains_and_the_latent_map(excerpts):
+    task, writer = make_pvae_task(excerpts), RecordingWriter()
+    with torch.no_grad():
+        task.log_media(writer, task.valid_batches(8)[0], step=1)
+    assert {"figure/events", "audio/grain_0", "audio/grain_1", "figure/latent_map", "figure/spectrogram"} <= set(writer.tags)
+
+
+def test_the_model_must_fit_its_synth(excerpts):
+    grains = GrainSynth(latent_dim=2, sample_rate=FS, n_samples=1024, n_bands=6, n_coefficients=8, hidden=8, depth=1)
+    with pytest.raises(ConfigError, match="'pvae' drives a PVAESynth, got a TexEnvSynth"):
+        TextureTask(TexEnvSynth(FS, FRAME, 4, 4), TexStatLoss(FS, 4), excerpts=excerpts, model="pvae")
+    with pytest.raises(ConfigError, match="'texdsp' drives a TexEnvSynth"):
+        TextureTask(PVAESynth(grains, n_samples=FRAME, n_grains=2), TexStatLoss(FS, 4), excerpts=excerpts)
+    with pytest.raises(ConfigError, match="model must be one of"):
+        TextureTask(TexEnvSynth(FS, FRAME, 4, 4), TexStatLoss(FS, 4), excerpts=excerpts, model="nbn")
+    task = make_pvae_task(excerpts)
+    with pytest.raises(ConfigError, match="loudness=none"):
+        task.resynthesize_frames(excerpts["test"][:1], loudness="generic")
