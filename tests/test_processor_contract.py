@@ -15,6 +15,7 @@ import torch
 
 from ddspfx.core.checkpoint import save_checkpoint
 from ddspfx.effects.registry import build_effect, canonical_key, known_keys
+from ddspfx.synths.pvae import PVAESynth
 from ddspfx.synths.registry import build_synth, known_synths
 
 BATCH = 2
@@ -22,7 +23,12 @@ EFFECT_RATE = 44100  # the EQs narrow or drop their top bands at lower rates
 EFFECT_SAMPLES = 256
 TINY_PROXY = dict(n_blocks=2, kernel_size=3, dilation_growth=2, channels=4)
 
-SYNTH_OPTIONS = {"fm": dict(sample_rate=8000, duration=0.01, f0=220.0)}
+TINY_GRAINS = dict(n_samples=256, n_bands=4, n_coefficients=4, hidden=4, depth=1)
+SYNTH_OPTIONS = {
+    "fm": dict(sample_rate=8000, duration=0.01, f0=220.0),
+    "grains": TINY_GRAINS,
+    "pvae": dict(n_samples=512, n_grains=2),  # with a fresh tiny GrainSynth as `grains` (see `synth_options`)
+}
 EFFECT_OPTIONS = {"compproxy": TINY_PROXY}  # comphybrid: a tiny proxy checkpoint, see `tiny_proxy_checkpoint`
 
 pytestmark = pytest.mark.filterwarnings("ignore:ProxyCompressor has random")
@@ -54,10 +60,24 @@ def tiny_proxy_checkpoint(tmp_path_factory):
     return path
 
 
+def synth_options(name: str) -> dict:
+    """Constructor options of a tiny `name` synth (P-VAE gets a fresh tiny grain model)."""
+    options = dict(SYNTH_OPTIONS.get(name, {}))
+    if name == "pvae":
+        options["grains"] = build_synth("grains", **TINY_GRAINS)
+    return options
+
+
+def render(synth, controls: torch.Tensor) -> torch.Tensor:
+    """`synth(controls)`; a stochastic synth (P-VAE) draws its events from a fixed seed."""
+    if isinstance(synth, PVAESynth):
+        return synth(controls, generator=torch.Generator().manual_seed(0))
+    return synth(controls)
+
+
 def synth_case(name: str) -> Case:
-    options = SYNTH_OPTIONS.get(name, {})
-    n_samples = build_synth(name, **options).n_samples
-    return Case(lambda: build_synth(name, **options), lambda synth, controls: synth(controls), n_samples)
+    n_samples = build_synth(name, **synth_options(name)).n_samples
+    return Case(lambda: build_synth(name, **synth_options(name)), render, n_samples)
 
 
 def effect_case(key: str, checkpoint) -> Case:
@@ -146,11 +166,11 @@ def test_finite_output_and_gradients_at_the_ends(case, value):
 
 @pytest.mark.parametrize("name", known_synths())
 def test_equivalent_permutations_render_the_same_sound(name):
-    synth = build_synth(name, **SYNTH_OPTIONS.get(name, {}))
+    synth = build_synth(name, **synth_options(name))
     permutations = synth.equivalent_permutations()
     assert permutations[0] == list(range(synth.n_params))
     assert all(sorted(p) == list(range(synth.n_params)) for p in permutations)
     controls = random_controls(synth.n_params)
-    reference = synth(controls)
+    reference = render(synth, controls)
     for p in permutations:
-        torch.testing.assert_close(synth(controls[:, p]), reference, atol=1e-5, rtol=0)
+        torch.testing.assert_close(render(synth, controls[:, p]), reference, atol=1e-5, rtol=0)

@@ -5,16 +5,26 @@
 | fm | FMSynth (DX7 algorithms 5/6, "ddx7_56") |
 | snare808 | Snare808 (the TR-808-style snare of timbre remapping) |
 | texenv | TexEnvSynth (subband-noise texture synth, TexEnv/SubEnv of the texture papers) |
+| grains | GrainSynth (the grain VAE's decoder: a latent z → TexEnv controls → a grain) |
+| pvae | PVAESynth (Poisson-like events × the grains of a GrainSynth; needs `grains=`) |
 """
 
 from __future__ import annotations
 
 from ddspfx.synths.base import Synth
 from ddspfx.synths.fm import FMSynth
+from ddspfx.synths.grains import GrainSynth
+from ddspfx.synths.pvae import PVAESynth
 from ddspfx.synths.snare808 import Snare808
 from ddspfx.synths.texenv import TexEnvSynth
 
-SYNTHS: dict[str, type[Synth]] = {"fm": FMSynth, "snare808": Snare808, "texenv": TexEnvSynth}
+SYNTHS: dict[str, type[Synth]] = {
+    "fm": FMSynth,
+    "snare808": Snare808,
+    "texenv": TexEnvSynth,
+    "grains": GrainSynth,
+    "pvae": PVAESynth,
+}
 
 
 def known_synths() -> list[str]:
