@@ -39,7 +39,12 @@ experiment (its `_run.member_info`), so one grid run makes the whole table.
 
 writes results_texture.md/.tex: a row per texture (`data.texture=…`) and model, beside the noise and
 TexEnv-analysis references, with the columns of the TexDSP paper: fad_texstat (its "FAD-ours"),
-texstat and mrstft (its MSS).
+texstat and mrstft (its MSS). P-VAE runs (`experiment=texture/pvae`) are rows beside TexDSP's; their
+grain models (`experiment=texture/grains`) have their own table:
+
+    python scripts/results.py --task texture_grains
+
+a row per texture: the reconstruction (`model`) beside a prior draw, columns mrstft, texstat, kl.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ TASK_LAYOUTS = {  # a task's default layout: where --transpose, --order, --metri
     "texture": {  # the columns of the TexDSP paper's table (§6.2): FAD-ours, TexStat, MSS
         "metrics": ["fad_texstat", "texstat", "mrstft"],
     },
+    "texture_grains": {"metrics": ["mrstft", "texstat", "kl"]},  # P-VAE's grain VAEs
 }
 
 
