@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,15 +35,9 @@ from typing import Any
 import torch
 
 from ddspfx.core.errors import ConfigError
-from ddspfx.data.audio import (
-    AUDIO_EXTENSIONS,
-    SILENCE_DB,
-    AudioFileError,
-    find_audio_files,
-    load_audio,
-)
+from ddspfx.data.audio import AUDIO_EXTENSIONS, find_audio_files
 from ddspfx.data.errors import DataError
-from ddspfx.data.textures import split_segments
+from ddspfx.data.textures import split_segments, usable_recording
 from ddspfx.dsp.onsets import BACKTRACK, detect_onsets
 from ddspfx.dsp.texture_features import erb_band_energies
 
@@ -188,29 +181,6 @@ class GrainSet:
         return [self.select(index) for index in parts]
 
 
-def _skip(path: Path, reason: str) -> None:
-    warnings.warn(f"load_grains: skipped {path}: {reason}", stacklevel=3)
-
-
-def _read(path: Path, sample_rate: int, length: int) -> tuple[torch.Tensor | None, str]:
-    """(mono audio at `sample_rate`, "") of a usable file, else (None, the fault) after warning."""
-    try:
-        audio = load_audio(path, sample_rate)
-    except AudioFileError as err:
-        _skip(path, str(err).removeprefix(f"{path}: "))
-        return None, "unreadable"
-    if not torch.isfinite(audio).all():
-        _skip(path, "non-finite samples (NaN or Inf)")
-        return None, "non-finite"
-    if audio.numel() < length:
-        _skip(path, f"{audio.numel()} samples are shorter than one grain ({length} samples)")
-        return None, "short"
-    if audio.abs().max() < 10 ** (SILENCE_DB / 20):
-        _skip(path, f"silent (peak below {SILENCE_DB:g} dBFS)")
-        return None, "silent"
-    return audio, ""
-
-
 def _too_few(root: Path, count: int, files: int, length: int, align: str, onset, min_grains: int) -> DataError:
     on = dict(onset or {}).get("on_threshold", ON_THRESHOLD_DB)
     fix = (
@@ -258,7 +228,7 @@ def load_grains(
         raise DataError(f"load_grains: no {'/'.join(extensions)} file in {root} (searched recursively)")
     files, lengths, pieces, faults = [], [], [], []
     for path in paths:
-        audio, fault = _read(path, sample_rate, length)
+        audio, fault = usable_recording(path, sample_rate, length, "one grain", "load_grains")
         if audio is None:
             faults.append(fault)
             continue

@@ -234,31 +234,30 @@ def _check_settings(sample_rate, frame, hop, pitch_shifts, min_frames) -> tuple[
     return tuple(shifts)
 
 
-def _skip(path: Path, reason: str) -> None:
-    warnings.warn(f"load_texture_frames: skipped {path}: {reason}", stacklevel=3)
+def usable_recording(
+    path: Path, sample_rate: int, needed: int, what: str, owner: str
+) -> tuple[torch.Tensor | None, str]:
+    """(the file's mono audio at `sample_rate`, "") if it has ≥ `needed` samples (`what`, e.g. "one
+    frame", in the message), else (None, the kind of fault: "unreadable", "non-finite", "silent" or
+    "short"), after a warning `<owner>: skipped <path>: <why>`."""
 
+    def skip(reason: str) -> None:
+        warnings.warn(f"{owner}: skipped {path}: {reason}", stacklevel=4)
 
-def _usable(path: Path, sample_rate: int, needed: int, min_frames: int) -> tuple[torch.Tensor | None, str]:
-    """(the file's mono audio at `sample_rate`, "") if it gives ≥ `min_frames` frames, else (None,
-    the kind of fault: "unreadable", "non-finite", "silent" or "short"), after warning why."""
     try:
         audio = load_audio(path, sample_rate)
     except AudioFileError as err:
-        _skip(path, str(err).removeprefix(f"{path}: "))
+        skip(str(err).removeprefix(f"{path}: "))
         return None, "unreadable"
     if not torch.isfinite(audio).all():
-        _skip(path, "non-finite samples (NaN or Inf)")
+        skip("non-finite samples (NaN or Inf)")
         return None, "non-finite"
     if audio.numel() < needed:
-        what = "one frame" if min_frames == 1 else f"min_frames={min_frames} frames"
-        _skip(
-            path,
-            f"{audio.numel()} samples ({audio.numel() / sample_rate:.3f} s at {sample_rate} Hz) are shorter than "
-            f"{what}: {needed} samples needed",
-        )
+        skip(f"{audio.numel()} samples ({audio.numel() / sample_rate:.3f} s at {sample_rate} Hz) are shorter than "
+             f"{what}: {needed} samples needed")
         return None, "short"
     if audio.abs().max() < 10 ** (SILENCE_DB / 20):
-        _skip(path, f"silent (peak below {SILENCE_DB:g} dBFS)")
+        skip(f"silent (peak below {SILENCE_DB:g} dBFS)")
         return None, "silent"
     return audio, ""
 
@@ -303,7 +302,8 @@ def load_texture_frames(
     needed = frame + (min_frames - 1) * hop
     files, lengths, pieces, faults = [], [], [], []
     for path in paths:
-        audio, fault = _usable(path, sample_rate, needed, min_frames)
+        what = "one frame" if min_frames == 1 else f"min_frames={min_frames} frames"
+        audio, fault = usable_recording(path, sample_rate, needed, what, "load_texture_frames")
         if audio is None:
             faults.append(fault)
             continue
