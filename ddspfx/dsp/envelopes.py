@@ -9,8 +9,9 @@ attack of A = int(sample_rate / 1000) samples (1 ms) and a decay time T in ms:
 6.91 ≈ ln 1000, so the envelope is at about −60 dB at k = T · sample_rate / 1000. Both the
 envelope and its running sum are evaluated in closed form (no cumulative product, which drifts in
 float32, and no loop), vectorized over any leading shape. Their backward passes are reductions
-over time written out (one temporary each instead of autograd's four or five full-length ones);
-they are not differentiable twice.
+over time written out (two temporaries each instead of autograd's four or five full-length
+ones), each row reduced alone so that a row's gradient does not depend on the rest of the batch
+(`_row_dot`); they are not differentiable twice.
 """
 
 from __future__ import annotations
@@ -55,8 +56,14 @@ def _layout(log_r: torch.Tensor, n_samples: int, attack: int) -> tuple[torch.Ten
 
 
 def _row_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Σ_n x[..., n]·y[..., n] → `(...)`, as a batched matrix product (no `(..., n)` temporary)."""
-    return (x.unsqueeze(-2) @ y.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+    """Σ_n x[..., n]·y[..., n] → `(...)` (x, y broadcast), as a product and a sum over n.
+
+    Not a matrix product: BLAS blocks the rows of a matrix–vector or batched product by their
+    number (and takes another path for a single row), so a row's rounding would depend on which
+    rows share its batch. The sum reduces each row alone: every envelope's gradient is bit-for-bit
+    independent of the batch (the remap grid relies on it, `ddspfx.tasks.remap_grid`).
+    """
+    return (x * y).sum(-1)
 
 
 class _Envelope(torch.autograd.Function):
@@ -79,7 +86,7 @@ class _Envelope(torch.autograd.Function):
         (out,) = ctx.saved_tensors
         decay = out[..., ctx.n_attack :]
         # d r^k / d log r = k·r^k (of the unfloored decay; below the floor it is < k·e^-60).
-        grad_log_r = (grad[..., ctx.n_attack :] * decay) @ _index(decay.shape[-1], out)
+        grad_log_r = _row_dot(grad[..., ctx.n_attack :] * decay, _index(decay.shape[-1], out))
         return grad_log_r, None, None
 
 
@@ -108,7 +115,7 @@ class _EnvelopeSum(torch.autograd.Function):
         # ∂G/∂ρ = −G/ρ;  ∂G/∂log r = −j·r^j/ρ with r^j = 1 − ρ·G.
         grad_rate = -_row_dot(grad, geometric) / rate
         power = geometric.mul_(-rate.unsqueeze(-1)).add_(1)
-        grad_log_r = -((grad * power) @ _index(power.shape[-1], power)) / rate
+        grad_log_r = -_row_dot(power.mul_(grad), _index(power.shape[-1], power)) / rate
         return grad_rate, grad_log_r, None, None
 
 

@@ -457,9 +457,23 @@ def _loudness_operators(
     return _LoudnessOperators(*(t.to(device).contiguous() for t in operators))
 
 
+def _per_row(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """x @ matrix for x `(rows, ..., k)` and a constant matrix `(k, n)` → `(rows, ..., n)`, as a
+    batched product: one matrix product of the same shape per row, forward and backward.
+
+    Row independence: a row's result and gradient are then bit-for-bit the same whatever other
+    rows share the batch. A single product over the flattened rows is not: BLAS blocks its rows by
+    their total number, so a row's rounding depends on the batch size (the remap grid trains
+    members in other batches than their single runs, see `ddspfx.tasks.remap_grid`).
+    """
+    rows, inner = x.shape[0], math.prod(x.shape[1:-1])
+    flat = x.reshape(rows, inner, x.shape[-1])
+    return torch.bmm(flat, matrix.expand(rows, *matrix.shape)).reshape(*x.shape[:-1], matrix.shape[-1])
+
+
 def _join_v(alpha: torch.Tensor, state: torch.Tensor, to_v: torch.Tensor) -> torch.Tensor:
-    """v = (α_c + R·g_c)_c `(..., 4m)` of m children, from their α and end states `(..., m, 4)`."""
-    return alpha.flatten(-2) + state.flatten(-2) @ to_v
+    """v = (α_c + R·g_c)_c `(rows, ..., 4m)` of m children, from their α and end states `(rows, ..., m, 4)`."""
+    return alpha.flatten(-2) + _per_row(state.flatten(-2), to_v)
 
 
 def _frame_energies(
@@ -473,25 +487,26 @@ def _frame_energies(
         n_frames, frame_size, hop: frames from sample 0; LOUDNESS_BLOCK | hop | frame_size.
 
     Returns:
-        `(..., n_frames)` float64.
+        `(..., n_frames)` float64; each signal's row is independent of the others (`_per_row`).
     """
     rest_dtype = torch.promote_types(audio.dtype, torch.float32)
     block = LOUDNESS_BLOCK
     ops = _loudness_operators(float(sample_rate), frame_size, hop, block, rest_dtype, audio.device)
     needed = (n_frames - 1) * hop + frame_size
-    if audio.shape[-1] != needed:
-        audio = audio[..., :needed]
-    blocks = audio.reshape(*audio.shape[:-1], needed // hop, hop // block, block)
+    lead = audio.shape[:-1]
+    audio = audio[..., :needed].reshape(-1, needed)  # (rows, needed): one row per signal
+    blocks = audio.reshape(audio.shape[0], needed // hop, hop // block, block)
     # The energy off the span of Φ is a plain sum of squares: audio's precision is enough for it.
-    rest = (blocks.to(rest_dtype) @ ops.block_rest).square().sum(-1).to(torch.float64)  # (..., hops, m)
+    rest = _per_row(blocks.to(rest_dtype), ops.block_rest).square().sum(-1).to(torch.float64)  # (rows, hops, m)
     blocks = blocks.to(torch.float64)
-    alpha, state = blocks @ ops.block_alpha, blocks @ ops.block_state  # (..., hops, m, 4)
-    v = _join_v(alpha, state, ops.hop_to_v) @ ops.hop_basis
-    rest = rest.sum(-1) + v[..., :-4].square().sum(-1)  # (..., hops)
-    alpha, state = v[..., -4:], state.flatten(-2) @ ops.hop_to_state
+    alpha, state = _per_row(blocks, ops.block_alpha), _per_row(blocks, ops.block_state)  # (rows, hops, m, 4)
+    v = _per_row(_join_v(alpha, state, ops.hop_to_v), ops.hop_basis)
+    rest = rest.sum(-1) + v[..., :-4].square().sum(-1)  # (rows, hops)
+    alpha, state = v[..., -4:], _per_row(state.flatten(-2), ops.hop_to_state)
     per_frame = frame_size // hop
-    windows = (t.unfold(-2, per_frame, 1).transpose(-1, -2) for t in (alpha, state))  # (…, n_frames, M, 4)
-    return rest.unfold(-1, per_frame, 1).sum(-1) + _join_v(*windows, ops.frame_to_v).square().sum(-1)
+    windows = (t.unfold(-2, per_frame, 1).transpose(-1, -2) for t in (alpha, state))  # (rows, n_frames, M, 4)
+    energies = rest.unfold(-1, per_frame, 1).sum(-1) + _join_v(*windows, ops.frame_to_v).square().sum(-1)
+    return energies.reshape(*lead, n_frames)
 
 
 def frame_loudness(audio: torch.Tensor, sample_rate: float, n_frames: int, clamp: bool = False) -> torch.Tensor:
@@ -530,6 +545,21 @@ def frame_loudness(audio: torch.Tensor, sample_rate: float, n_frames: int, clamp
 # Spectral centroid and flatness
 
 
+def _power(x: torch.Tensor, exponent: float) -> torch.Tensor:
+    """x^exponent for x ≥ 0 as exp(exponent·ln x) in float64, returned in x's dtype; 0 ↦ 0 with
+    zero gradient (for exponent > 0).
+
+    Not `torch.pow`: on CPU it computes the last elements of a tensor (after its vectorized loop)
+    with another implementation that can differ in the last bit, so a row's value and gradient
+    would depend on the rows after it. exp and log give an element the same value wherever it
+    sits (row independence, see `_per_row`); float64 keeps float32 results within their rounding.
+    """
+    x64 = x.to(torch.float64)
+    positive = x64 > 0
+    safe = torch.where(positive, x64, 1.0)  # no log(0) in the backward of the masked branch
+    return torch.where(positive, torch.exp(exponent * torch.log(safe)), 0.0).to(x.dtype)
+
+
 def kazazis(hz: torch.Tensor) -> torch.Tensor:
     """Kazazis scale of a spectral centroid: −34.61·Hz^(−0.1621) + 21.2985.
 
@@ -540,13 +570,20 @@ def kazazis(hz: torch.Tensor) -> torch.Tensor:
         same shape, dimensionless (500 Hz → 8.660, 1 kHz → 10.003, 22050 Hz → 14.457).
     """
     c0, c1, c2 = KAZAZIS
-    return c0 * torch.pow(hz.clamp(min=KAZAZIS_MIN_HZ), c1) + c2
+    return c0 * _power(hz.clamp(min=KAZAZIS_MIN_HZ), c1) + c2
 
 
-def _centroid_hz(weights: torch.Tensor, frame_size: int, sample_rate: float) -> torch.Tensor:
+def _centroid_hz(weights: torch.Tensor, frame_size: int, sample_rate: float, by_row: bool = False) -> torch.Tensor:
     """Centroid in Hz of non-negative per-bin `weights` `(..., bins)` of an rFFT of size frame_size:
-    Σ_k k·ŵ_k · sample_rate / frame_size, ŵ = weights / (Σ weights + 1e−12)."""
+    Σ_k k·ŵ_k · sample_rate / frame_size, ŵ = weights / (Σ weights + 1e−12).
+
+    The two sums are one matrix product over all frames (as the scripted onset features compute
+    them, `ddspfx.export.streaming`), or with `by_row` two reductions over the bins: then every
+    frame's value and gradient are independent of the other frames of the batch (see `_per_row`).
+    """
     bins = torch.arange(weights.shape[-1], dtype=weights.dtype, device=weights.device)
+    if by_row:
+        return (weights * bins).sum(-1) / (weights.sum(-1) + L1_EPS) * (sample_rate / frame_size)
     sums = weights @ torch.stack([torch.ones_like(bins), bins], dim=-1)  # (..., 2): Σ w, Σ k·w
     return sums[..., 1] / (sums[..., 0] + L1_EPS) * (sample_rate / frame_size)
 
@@ -570,7 +607,7 @@ def spectral_centroid_full(frames: torch.Tensor, sample_rate: float) -> torch.Te
     size = frames.shape[-1]
     window = _window("flattop", size, True, frames.dtype, frames.device)
     magnitude = _floored_magnitude(frames, window, CENTROID_MAGNITUDE_FLOOR)
-    return kazazis(_centroid_hz(torch.log1p(magnitude), size, sample_rate))
+    return kazazis(_centroid_hz(torch.log1p(magnitude), size, sample_rate, by_row=True))
 
 
 def _hann(frames: torch.Tensor) -> torch.Tensor:
@@ -640,7 +677,7 @@ def schlauch(ms: torch.Tensor) -> torch.Tensor:
         same shape, dimensionless (10 ms → 2.193, 20 ms → 7.984, 50 ms → 44.06).
     """
     c0, c1 = SCHLAUCH
-    return c0 * torch.pow(ms.clamp(min=0.0), c1)
+    return c0 * _power(ms.clamp(min=0.0), c1)
 
 
 @lru_cache(maxsize=8)
@@ -677,8 +714,10 @@ def temporal_centroid_ms(frame: torch.Tensor, sample_rate: float) -> torch.Tenso
     _check_frames(frame, "temporal_centroid_ms")
     _check_rate(sample_rate, "temporal_centroid_ms")
     weights = _temporal_weights(frame.shape[-1], TC_KERNEL, frame.dtype, frame.device)
-    sums = frame.square() @ weights.T  # (..., 2): Σ e, Σ n·e
-    return sums[..., 1] / (sums[..., 0] + TC_EPS) * (1000.0 / sample_rate)
+    energy = frame.square()
+    # Σ e, Σ n·e as reductions, not a matrix product over the rows: row-independent (see `_per_row`).
+    sum_e, sum_ne = ((energy * w).sum(-1) for w in weights)
+    return sum_ne / (sum_e + TC_EPS) * (1000.0 / sample_rate)
 
 
 def temporal_centroid(frame: torch.Tensor, sample_rate: float) -> torch.Tensor:

@@ -67,8 +67,15 @@ def snare808_params(sample_rate: int) -> list[ParamSpec]:
 
 
 def db_to_gain(db: torch.Tensor) -> torch.Tensor:
-    """10^(dB/20), any shape."""
-    return torch.pow(10.0, db / 20.0)
+    """10^(dB/20), any shape: exp(ln 10 · dB/20) in float64 (dB/20 formed in db's dtype), returned
+    in db's dtype (float32: the correctly rounded 10^(dB/20), as torch.pow's almost always is).
+
+    Not `torch.pow`: on CPU it computes the last elements of a tensor (after its vectorized loop)
+    with another implementation that can differ in the last bit, so a hit's gains, audio and
+    gradients would depend on the other hits of its batch. exp gives an element the same value
+    wherever it sits (row independence, see `ddspfx.dsp.envelopes._row_dot`).
+    """
+    return torch.exp((db / 20.0).to(torch.float64) * math.log(10.0)).to(db.dtype)
 
 
 class _PitchedPhase(torch.autograd.Function):
@@ -76,7 +83,9 @@ class _PitchedPhase(torch.autograd.Function):
 
     The forward is float64 in place (one float64 temporary); the backward reduces over time with
     float64 products instead of keeping autograd's half-dozen `(batch, K, n)` float64 temporaries
-    (2× faster at 16 × 1 s).
+    (2× faster at 16 × 1 s). Its reductions are sums over one axis, not matrix products, so each
+    row's gradient is bit-for-bit independent of the other rows of the batch (BLAS blocks the rows
+    of a product by their number; see `ddspfx.dsp.envelopes._row_dot`).
     """
 
     @staticmethod
@@ -98,9 +107,9 @@ class _PitchedPhase(torch.autograd.Function):
         grad = grad_phase.to(torch.float64)
         n = torch.arange(env_sum.shape[-1], dtype=torch.float64, device=env_sum.device)
         freq, m = freq_hz.to(torch.float64), mod.to(torch.float64)
-        grad_n = grad @ n  # (batch, K): Σ_n g·n
-        grad_s = torch.bmm(grad, env_sum.unsqueeze(-1)).squeeze(-1)  # (batch, K): Σ_n g·S[n]
-        grad_env_sum = torch.bmm((w0 * freq * m).unsqueeze(-2), grad).squeeze(-2)
+        grad_n = (grad * n).sum(-1)  # (batch, K): Σ_n g·n
+        grad_s = (grad * env_sum.unsqueeze(-2)).sum(-1)  # (batch, K): Σ_n g·S[n]
+        grad_env_sum = (grad * (w0 * freq * m).unsqueeze(-1)).sum(-2)  # (batch, n): Σ_k
         grad_freq = (w0 * (grad_n + m * grad_s)).to(freq_hz.dtype)
         grad_mod = (w0 * freq * grad_s).to(mod.dtype)
         return grad_freq, grad_mod, grad_env_sum, None
@@ -245,6 +254,7 @@ class Snare808(Synth):
         sines = torch.sin(pitched_phase(freqs, mods, env_sum, sr))  # (batch, 2, n)
         envs = decay_envelope(torch.stack([p["osc1_env.decay"], p["osc2_env.decay"]], dim=-1), n_samples, sr)
         gains = db_to_gain(torch.stack([p["osc1_gain.gain"], p["osc2_gain.gain"]], dim=-1))
+        # one small product per hit (row-independent) and the scripted export's very op
         tone = torch.einsum("bk,bkn->bn", gains, sines * envs)
         noise = self.noise_signal(freqs.shape[0], n_samples, freqs.dtype, freqs.device)
         noise = noise * decay_envelope(p["noise_env.decay"], n_samples, sr)
