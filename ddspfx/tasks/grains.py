@@ -72,7 +72,8 @@ class GrainTask(Task):
         encoder: `hidden`, `depth` of the `GrainEncoder`.
         loss: the reconstruction loss on grains `(batch, L)` (an audio `PairLoss`).
         metric_mrstft: the `mrstft` evaluation metric (None: auraloss's defaults).
-        beta: weight of the KL term (≥ 0; 0 is a plain autoencoder with sampling).
+        beta: weight of the KL term in nats against the loss's units (≥ 0; 0 is a plain autoencoder
+            with sampling). With an MR-STFT loss, 1 and 0.01 let the posterior collapse on rain.
         data: `root`, `texture`, `synthetic`, `valid_fraction`, `test_fraction`, `seed` (as the
             texture task's `data`; other keys are ignored).
         align, onset, min_grains: how grains are cut (`ddspfx.data.grains.load_grains`).
@@ -85,7 +86,7 @@ class GrainTask(Task):
         loss: PairLoss,
         encoder: Mapping[str, Any] | None = None,
         metric_mrstft: PairLoss | None = None,
-        beta: float = 1.0,
+        beta: float = 1e-3,
         data: Mapping[str, Any] | None = None,
         align: str = "onsets",
         onset: Mapping[str, Any] | None = None,
