@@ -142,6 +142,9 @@ class RemapGridTask(Task):
             starting learning rate per model type (`{linear: 5e-3, …}`; a type not named, or
             None: `base_lr`), as each type's single-run preset has it.
         base_lr: the optimizer's learning rate (`trainer.optimizer.lr`), which `lr` rescales.
+        steps_per_epoch: `trainer.steps_per_epoch`: None, each member's epoch is one pass over its
+            own fit hits (and it sits out the rest of the run's epoch); an int, every member takes
+            that many steps per epoch, as its single run with that setting would.
         init_std, init_seed, loss_weights, clamp_features: as `RemapTask` (for every member).
         data: as `RemapTask`'s, without `drum` (the grid names its drums).
         datasets: `{(drum, window): DrumDataset}` built already (tests); skips loading `data`.
@@ -158,9 +161,11 @@ class RemapGridTask(Task):
         loss_weights: str | Sequence[float] | None = None,
         clamp_features: bool = False,
         datasets: Mapping[tuple[str, int], DrumDataset] | None = None,
+        steps_per_epoch: int | None = None,
     ):
         super().__init__()
         self.synth = synth
+        self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
         self.sample_rate = int(synth.sample_rate)
         self.clamp_features = bool(clamp_features)
         self.data = {**DEFAULT_DATA, **dict(data or {})}
@@ -338,7 +343,9 @@ class RemapGridTask(Task):
 
     # --- training --------------------------------------------------------------------------
     def member_steps(self, batch_size: int) -> torch.Tensor:
-        """Steps in each member's own epoch, `(M,)`."""
+        """Steps in each member's own epoch, `(M,)`: one pass over its fit hits, or `steps_per_epoch`."""
+        if self.steps_per_epoch is not None:
+            return torch.full((self.members,), self.steps_per_epoch, dtype=torch.long)
         return torch.div(self.fit_count + batch_size - 1, batch_size, rounding_mode="floor").cpu()
 
     def epoch_steps(self, batch_size: int) -> int:

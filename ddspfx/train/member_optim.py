@@ -17,6 +17,13 @@ equal, for every member, to the step of a separate run of that member alone:
   members that are stepped are grouped by their scalar state (and by whether their state was
   never created, "fresh"); the optimizer runs once per group with that group's values. Until a
   member has skipped a step there is one group, so one optimizer step per training step.
+
+Adam and AdamW (without amsgrad, maximize, capturable, differentiable or fused) take an exact
+path instead (`member_adam_step`): one vectorized step of all members with per-member step
+counts and learning rates, written with the same operations in the same order as torch's
+single-tensor Adam, so every member's parameters and moments equal those of a separate run bit
+for bit (on the CPU; on CUDA, where torch defaults to its foreach kernels, to rounding), whatever
+the members' lrs and step counts, in one pass.
 """
 
 from __future__ import annotations
@@ -122,6 +129,53 @@ class MemberSchedules:
         return True
 
 
+EXACT_ADAM = (torch.optim.Adam, torch.optim.AdamW)
+_EXACT_ADAM_OFF = ("amsgrad", "maximize", "capturable", "differentiable", "fused")  # flags that leave the exact path
+
+
+def exact_adam(optimizer: torch.optim.Optimizer) -> bool:
+    """True when `member_adam_step` reproduces `optimizer` (Adam or AdamW with float hyperparameters
+    and none of `_EXACT_ADAM_OFF` set)."""
+    if type(optimizer) not in EXACT_ADAM:
+        return False
+    for group in optimizer.param_groups:
+        if any(group.get(flag) for flag in _EXACT_ADAM_OFF):
+            return False
+        if any(torch.is_tensor(v) for v in (group["lr"], *group["betas"], group["eps"], group["weight_decay"])):
+            return False
+    return True
+
+
+def member_adam_step(param: torch.Tensor, state: dict[str, Any], steps: torch.Tensor, active: torch.Tensor,
+                     lr: list[float], group: dict[str, Any], decoupled: bool) -> None:
+    """One Adam(W) step of the `active` members `(M,)` of `param` `(M, …)`, in place, with member
+    m's lr `lr[m]` and its step count `steps[m]` (`(M,)` float64, incremented here for the active
+    members). The operations and their order are those of torch's `_single_tensor_adam`, with the
+    per-member scalars (1 − lr·wd, −lr/(1 − β1^t), √(1 − β2^t)) computed as Python floats as it does
+    and broadcast over each member's slice; inactive members keep their slices of `param` and of
+    `state["exp_avg"]`, `state["exp_avg_sq"]`."""
+    beta1, beta2 = group["betas"]
+    eps, weight_decay = group["eps"], group["weight_decay"]
+    steps += active.to(steps.dtype)
+    counts = [max(int(t), 1) for t in steps.tolist()]  # inactive fresh members: any count, their result is dropped
+    rows = member_rows(active, param)
+    column = lambda values: torch.tensor(values, dtype=param.dtype, device=param.device).reshape(rows.shape)  # noqa: E731
+    grad, new = param.grad, param.detach().clone()
+    if weight_decay != 0:
+        if decoupled:
+            new.mul_(column([1 - rate * weight_decay for rate in lr]))
+        else:
+            grad = grad.add(new, alpha=weight_decay)
+    exp_avg = state["exp_avg"].clone().lerp_(grad, 1 - beta1)
+    exp_avg_sq = state["exp_avg_sq"].clone().mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    step_size = column([-(rate / (1 - beta1**t)) for rate, t in zip(lr, counts)])
+    denom = (exp_avg_sq.sqrt() / column([(1 - beta2**t) ** 0.5 for t in counts])).add_(eps)
+    new.add_(step_size * exp_avg / denom)  # addcdiv's `self + value * t1 / t2`
+    param.copy_(torch.where(rows, new, param))
+    state["exp_avg"].copy_(torch.where(rows, exp_avg, state["exp_avg"]))
+    state["exp_avg_sq"].copy_(torch.where(rows, exp_avg_sq, state["exp_avg_sq"]))
+
+
 class MemberOptimizer:
     """Steps `optimizer` for the members in a mask, each with its own lr (see the module doc).
 
@@ -136,12 +190,16 @@ class MemberOptimizer:
         self.group_of = [gi for gi, g in enumerate(optimizer.param_groups) for _ in g["params"]]
         self.scalars: dict[int, dict[str, torch.Tensor]] = {}
         self.fresh = torch.ones(members, dtype=torch.bool)
+        self.exact = exact_adam(optimizer)
 
     # ------------------------------------------------------------------ step
 
     def step(self, active: torch.Tensor, lr: torch.Tensor) -> None:
         """One optimizer step for the members where `active` `(M,)` bool is True, with lr `(M, G)`
         float64; the other members' parameter and state slices are left as they were."""
+        if self.exact:
+            self._exact_step(active, lr)
+            return
         passes = self._passes(active)
         if len(passes) == 1 and bool(active.all()):
             uniform = bool((lr == lr[:1]).all())
@@ -153,6 +211,24 @@ class MemberOptimizer:
                         p.copy_(self._rescaled(old[i], p, ratios[:, self.group_of[i]]))
             return
         self._multi_pass(passes, lr)
+
+    def _exact_step(self, active: torch.Tensor, lr: torch.Tensor) -> None:
+        """Adam(W) through `member_adam_step`: one pass, exact per member (module doc)."""
+        decoupled = isinstance(self.optimizer, torch.optim.AdamW)
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                if p.grad is None:  # as torch's Adam: no gradient, no step and no state
+                    continue
+                group = self.optimizer.param_groups[self.group_of[i]]
+                state = self.optimizer.state[p]
+                if "exp_avg" not in state:
+                    state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 exp_avg_sq=torch.zeros_like(p, memory_format=torch.preserve_format))
+                steps = self.scalars.setdefault(i, {}).setdefault("step", torch.zeros(self.members, dtype=torch.float64))
+                member_adam_step(p, state, steps, active.cpu(), lr[:, self.group_of[i]].tolist(), group,
+                                 decoupled or bool(group.get("decoupled_weight_decay", False)))
+                state["step"].fill_(float(steps.max()))  # a summary only: the per-member counts are `steps`
+        self.fresh &= ~active.cpu()
 
     @staticmethod
     def _rescaled(old: torch.Tensor, new: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
