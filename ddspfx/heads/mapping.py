@@ -13,9 +13,17 @@ linear mapping gives exactly zero modulation (the preset) for the reference hit.
 
 Weights start from N(0, init_std²) (1e−6 linear, 1e−3 MLPs), biases at 0, so training starts
 from (nearly) the preset.
+
+Every linear layer is `rowwise_linear`, in a single model (`RowwiseLinear`, an nn.Linear) as in
+`stacked_forward` (many models at once): an explicit multiply-and-sum whose rounding per row does
+not depend on how many rows or models are computed, so a model of a stack gets bit for bit its own
+model's outputs and gradients (matmul kernels block by shape and round differently with the row
+count).
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
@@ -25,12 +33,31 @@ from ddspfx.core.errors import ConfigError
 N_INPUTS = 3  # onset features: RMS (dB), spectral centroid (semitones), spectral flatness (dB)
 
 
+def rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """x Wᵀ + b as an explicit multiply-and-sum over the input dimension: inputs `(..., batch, n_in)`,
+    weight `(..., n_out, n_in)`, bias `(..., n_out)` (leading dimensions: stacked models) →
+    `(..., batch, n_out)`. Each output row, and each model's weight and bias gradient (sums over
+    its own rows), is rounded the same whatever the number of rows and of models; a matmul's is not.
+    """
+    y = (x.unsqueeze(-2) * weight.unsqueeze(-3)).sum(-1)
+    if bias is None:
+        return y
+    return y + bias.unsqueeze(-2)
+
+
+class RowwiseLinear(nn.Linear):
+    """nn.Linear (same parameters and state dict) computed by `rowwise_linear`."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return rowwise_linear(input, self.weight, self.bias)
+
+
 class LinearMapping(nn.Module):
     """m(x) = clamp(W x, −1, 1), W `(n_params, n_inputs)`, no bias."""
 
     def __init__(self, n_params: int = 14, n_inputs: int = N_INPUTS, init_std: float = 1e-6):
         super().__init__()
-        self.linear = nn.Linear(n_inputs, n_params, bias=False)
+        self.linear = RowwiseLinear(n_inputs, n_params, bias=False)
         nn.init.normal_(self.linear.weight, std=init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,10 +84,10 @@ class MLPMapping(nn.Module):
         blocks: list[nn.Module] = []
         width = n_inputs
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.LayerNorm(hidden, elementwise_affine=False), nn.ReLU()]
+            blocks += [RowwiseLinear(width, hidden), nn.LayerNorm(hidden, elementwise_affine=False), nn.ReLU()]
             width = hidden
         self.hidden = nn.Sequential(*blocks)
-        self.out = nn.Linear(width, n_params)
+        self.out = RowwiseLinear(width, n_params)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=init_std)
@@ -123,17 +150,18 @@ def stacked_parameters(mappings: list[nn.Module]) -> dict[str, torch.Tensor]:
 def stacked_forward(kind: str, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """G mappings of kind `kind` at once: inputs `(G, batch, n_inputs)` → modulations
     `(G, batch, n_params)`, model g with the parameters `params[name][g]` (`stacked_parameters`
-    names). Batched matmuls; model g's output equals `build_mapping(kind)` with its weights.
+    names). Model g's outputs, and its parameters' gradients, equal bit for bit those of
+    `build_mapping(kind)` with its weights on its own rows (`rowwise_linear`).
     """
     if kind == "linear":
-        return torch.bmm(x, params["linear.weight"].transpose(1, 2)).clamp(-1.0, 1.0)
+        return rowwise_linear(x, params["linear.weight"]).clamp(-1.0, 1.0)
     if kind not in MAPPINGS:
         raise ConfigError(f"unknown mapping model {kind!r}; known: {sorted(MAPPINGS)}")
     h = x
     layer = 0
     while f"hidden.{layer}.weight" in params:
         weight, bias = params[f"hidden.{layer}.weight"], params[f"hidden.{layer}.bias"]
-        h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        h = rowwise_linear(h, weight, bias)
         h = torch.relu(torch.nn.functional.layer_norm(h, h.shape[-1:]))
         layer += 3  # Linear, LayerNorm, ReLU
-    return torch.tanh(torch.baddbmm(params["out.bias"].unsqueeze(1), h, params["out.weight"].transpose(1, 2)))
+    return torch.tanh(rowwise_linear(h, params["out.weight"], params["out.bias"]))

@@ -88,6 +88,22 @@ def resolve_drum_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str,
     return str(drum), drums[str(drum)]
 
 
+def group_means(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Mean of `values` `(n, …)` per group id `groups` `(n,)` → `(n_groups, …)` (0 for empty groups).
+
+    A group's sum adds its rows one by one in their order (index_add) whatever the other groups,
+    so a single run's batch mean (`batch_mean`) is bit for bit a grid member's
+    (`ddspfx.tasks.remap_grid`); `Tensor.mean` sums in another order (vectorized)."""
+    sums = values.new_zeros((n_groups, *values.shape[1:])).index_add(0, groups, values)
+    counts = torch.bincount(groups, minlength=n_groups).clamp_min(1).to(values.dtype)
+    return sums / counts.view(-1, *([1] * (values.dim() - 1)))
+
+
+def batch_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` `(n, …)` over the batch dimension, as `group_means` with a single group."""
+    return group_means(values, values.new_zeros(values.shape[0], dtype=torch.long), 1)[0]
+
+
 def seeded_mapping(kind: str, n_params: int, init_std: float | None, seed: int | None) -> nn.Module:
     """`build_mapping(kind, n_params, init_std)` with its initial weights drawn from `seed`
     (the global RNG untouched), or from the global RNG when `seed` is None."""
@@ -209,7 +225,8 @@ class RemapTask(Task):
         return self._batch(self.fit_split, torch.randperm(n, generator=generator)[:batch_size])
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return {"loss": self.loss(self.feature_change(batch), batch["targets"])}
+        """`loss`: the feature-difference loss, its batch mean taken as a grid member's (`batch_mean`)."""
+        return {"loss": batch_mean(self.loss.per_example(self.feature_change(batch), batch["targets"]))}
 
     def valid_batches(self, batch_size: int) -> Iterable[Batch]:
         split = "test" if self.direct else "valid"
@@ -222,8 +239,8 @@ class RemapTask(Task):
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """`loss` (the training loss) and the mean absolute error of each feature."""
         change = self.feature_change(batch)
-        errors = (change - batch["targets"]).abs().mean(0)
-        return {"loss": self.loss(change, batch["targets"]), **dict(zip(TARGET_FEATURES, errors))}
+        errors = batch_mean((change - batch["targets"]).abs())
+        return {"loss": batch_mean(self.loss.per_example(change, batch["targets"])), **dict(zip(TARGET_FEATURES, errors))}
 
     # --- media -----------------------------------------------------------------------------
     def log_media(self, writer, batch: Batch, step: int, n_examples: int = 3) -> None:

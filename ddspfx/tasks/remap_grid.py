@@ -3,8 +3,8 @@
 The paper trains 720 tiny models (drums × presets × onset windows × model types) and 120 direct
 optimisations (drums × presets), one process each. Here every grid cell is a member of one task
 (`Task.members`, the Trainer's per-member optimizer state, learning-rate schedule and best
-checkpoint): the networks of one type are stacked on a leading model axis and run as batched
-matmuls (`ddspfx.heads.mapping.stacked_forward`), and one synth call renders the hits of every
+checkpoint): the networks of one type are stacked on a leading model axis and run at once
+(`ddspfx.heads.mapping.stacked_forward`), and one synth call renders the hits of every
 member. Member m is trained exactly as `RemapTask` would train it alone with the same seed:
 
 - the same initial weights (`init_seed`; every member of a type starts from its single run's);
@@ -17,10 +17,13 @@ member. Member m is trained exactly as `RemapTask` would train it alone with the
   `best.pt` see each member after exactly its own epochs;
 - the same validation value: the mean over its own validation batches of `valid_batch_size`.
 
-Equal in exact arithmetic; in floating point the batched matmuls and per-member sums round
-differently from a single run's. In float64 members agree with their single runs to ~1e-9 over a
-few epochs, but where Adam steps on near-zero gradients (direct optimisations) the differences
-grow exponentially over hundreds of steps (measured: 1e-14 after 5 steps, 1e-3 after 40).
+Equal in floating point too, bit for bit on one CPU thread (measured in float64: weights, lrs,
+validation losses and test metrics after 200 steps): the networks' linear layers are row-wise
+multiply-and-sums (`ddspfx.heads.mapping.rowwise_linear`, in single runs too), whose rounding
+does not depend on the number of rows or of models, and a member's batch means add its hits in
+order, as `RemapTask`'s do (`ddspfx.tasks.remap.group_means`). With batched matmuls members
+drifted chaotically from their single runs (1e-8 after 60 Adam steps, 0.6 after 200). Other
+devices, or several threads on large reductions, may still round differently.
 
 Parameters of one type have a leading dimension of all M members (the Trainer's contract); the
 rows of members of other types are never read, get zero gradients and never move.
@@ -49,7 +52,7 @@ from ddspfx.dsp.features import MIN_TARGET_SAMPLES, TARGET_FEATURES, target_feat
 from ddspfx.heads.mapping import MAPPINGS, build_mapping, stacked_forward, stacked_parameters
 from ddspfx.losses.features import range_weights
 from ddspfx.synths.snare808 import Snare808, load_preset
-from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, RemapTask, drums_root, seeded_mapping
+from ddspfx.tasks.remap import DEFAULT_DATA, DIRECT, RemapTask, drums_root, group_means, seeded_mapping
 
 log = logging.getLogger(__name__)
 
@@ -336,10 +339,9 @@ class RemapGridTask(Task):
         return (change - batch["targets"][rows[:, 0], rows[:, 1]]).abs()
 
     def _member_means(self, values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
-        """Mean of `values` `(n, …)` per group id `(n,)` → `(n_groups, …)` (0 for empty groups)."""
-        sums = values.new_zeros((n_groups, *values.shape[1:])).index_add(0, groups, values)
-        counts = torch.bincount(groups, minlength=n_groups).clamp_min(1).to(values.dtype)
-        return sums / counts.view(-1, *([1] * (values.dim() - 1)))
+        """Mean of `values` `(n, …)` per group id `(n,)` → `(n_groups, …)` (0 for empty groups),
+        summed in the order of a single run's batch mean (`ddspfx.tasks.remap.group_means`)."""
+        return group_means(values, groups, n_groups)
 
     # --- training --------------------------------------------------------------------------
     def member_steps(self, batch_size: int) -> torch.Tensor:
@@ -414,7 +416,11 @@ class RemapGridTask(Task):
         group = rows[:, 0] * chunks + torch.div(rows[:, 1], int(batch["chunk"]), rounding_mode="floor")
         per_chunk = self._member_means(per_hit, group, self.members * chunks).view(self.members, chunks, -1)
         present = torch.bincount(group, minlength=self.members * chunks).view(self.members, chunks) > 0
-        means = (per_chunk * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True).clamp_min(1)
+        # the Trainer's mean over a single run's batches: a float64 sum in batch order, then / count
+        total = per_chunk.new_zeros(per_chunk[:, 0].shape, dtype=torch.float64)
+        for c in range(chunks):
+            total = total + per_chunk[:, c].double() * present[:, c:c + 1]
+        means = total / present.sum(1, keepdim=True).clamp_min(1)
         return {"loss": means[:, 0], **{name: means[:, j + 1] for j, name in enumerate(TARGET_FEATURES)}}
 
     # --- media -----------------------------------------------------------------------------

@@ -1,7 +1,17 @@
 import pytest
 import torch
 
-from ddspfx.heads.mapping import DirectModulation, LinearMapping, MLPMapping, build_mapping, modulate
+from torch import nn
+
+from ddspfx.heads.mapping import (
+    DirectModulation,
+    LinearMapping,
+    MLPMapping,
+    build_mapping,
+    modulate,
+    stacked_forward,
+    stacked_parameters,
+)
 
 
 @pytest.mark.parametrize("kind, weights", [("linear", 42), ("mlp", 590), ("mlp_lrg", 9486)])
@@ -33,8 +43,8 @@ def test_init_std_sets_the_weight_scale():
 
 def test_mlp_layer_norm_without_affine_before_relu():
     model = build_mapping("mlp")
-    kinds = [type(m).__name__ for m in model.hidden]
-    assert kinds == ["Linear", "LayerNorm", "ReLU"]
+    assert [type(m) for m in model.hidden[1:]] == [nn.LayerNorm, nn.ReLU]
+    assert isinstance(model.hidden[0], nn.Linear) and isinstance(model.out, nn.Linear)
     assert model.hidden[1].weight is None and model.hidden[1].eps == 1e-5
 
 
@@ -56,3 +66,33 @@ def test_direct_modulation_starts_at_zero_and_indexes_hits():
 def test_unknown_mapping_names_the_known_ones():
     with pytest.raises(ValueError, match="mlp_lrg"):
         build_mapping("transformer")
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "mlp_lrg"])
+def test_stacked_forward_is_each_models_own_forward_bit_for_bit(kind):
+    """Outputs and parameter gradients of model g of a stack equal its own mapping's on its own
+    rows, whatever the number of rows and of models (a grid member is its single run)."""
+    torch.manual_seed(0)
+    maps = [build_mapping(kind, init_std=0.5).double() for _ in range(3)]
+    for batch in range(1, 10):
+        params = {k: v.clone().requires_grad_() for k, v in stacked_parameters(maps).items()}
+        x = torch.randn(len(maps), batch, 3, dtype=torch.float64) * 2
+        upstream = torch.randn(len(maps), batch, 14, dtype=torch.float64)
+        out = stacked_forward(kind, params, x)
+        (out * upstream).sum().backward()
+        for g, mapping in enumerate(maps):
+            mapping.zero_grad()
+            own = mapping(x[g])
+            (own * upstream[g]).sum().backward()
+            assert torch.equal(own, out[g]), (batch, g)
+            for name, p in mapping.named_parameters():
+                assert torch.equal(p.grad, params[name].grad[g]), (batch, g, name)
+        alone = stacked_forward(kind, {k: v[:1].detach() for k, v in params.items()}, x[:1, : max(1, batch // 2)])
+        assert torch.equal(alone[0], out[0, : max(1, batch // 2)].detach())
+
+
+def test_mapping_scripts_to_the_same_outputs():
+    for kind in ("linear", "mlp", "mlp_lrg"):
+        mapping = build_mapping(kind, init_std=0.3)
+        x = torch.randn(5, 3)
+        assert torch.equal(torch.jit.script(mapping)(x), mapping(x))
