@@ -38,6 +38,9 @@ SKIP = {  # substring of a command → why it is not run here
     "make ": "make targets run this suite or the commands below (demo = train + evaluate)",
     "hydra/launcher=slurm": "needs a SLURM cluster",
     "scripts/bench.py": "benchmarks are timed by hand, one at a time (never beside the test suite)",
+    "experiment=texture/grains": "the P-VAE chain (grains, pvae, evaluate) runs in tests/scripts/test_train_texture_evaluate.py",
+    "experiment=texture/pvae": "the P-VAE chain (grains, pvae, evaluate) runs in tests/scripts/test_train_texture_evaluate.py",
+    "outputs/texture/pvae/": "the P-VAE chain (grains, pvae, evaluate) runs in tests/scripts/test_train_texture_evaluate.py",
 }
 USER_DATA = "/data/musdb18hq"
 USER_TEXTURES = "/data/textures"
