@@ -95,9 +95,9 @@ def test_members_end_bit_identical_after_hundreds_of_steps(tmp_path, datasets):
     differences would have grown to 1e-3 and beyond: every member still ends bit-identical."""
     small = {key: d for key, d in datasets.items() if key[0] == DRUMS[0]}
     grid_spec = {**GRID, "models": ["mlp"]}  # the linear kind is the mlp path without hidden layers
-    config = trainer_config(epochs=10, steps_per_epoch=20, batch_size=1, valid_batch_size=4)
+    config = trainer_config(epochs=4, steps_per_epoch=50, batch_size=1, valid_batch_size=4)
     grid = RemapGridTask(Snare808(), grid_spec, base_lr=0.05, init_std=0.1, init_seed=3, datasets=small,
-                         steps_per_epoch=20).double()
+                         steps_per_epoch=50).double()
     Trainer(grid, config, tmp_path / "grid").fit()
     for m, cell in enumerate(grid.cells):
         single = RemapTask(Snare808(), preset=cell.preset, model=cell.model, init_std=0.1, init_seed=3,
