@@ -156,6 +156,9 @@ def resynthesize(task, audio: torch.Tensor, loudness: str = "specific", seed: in
     from ddspfx.tasks.texture import normalize_excerpts
 
     synth = task.synth
+    if getattr(task, "model", "texdsp") == "pvae" and loudness != "none":
+        raise UsageError(f"loudness={loudness}: a P-VAE run has no level imposition (its synth is not TexEnv); "
+                         "pass loudness=none")
     n = int(synth.n_samples)
     if n % 2:
         raise UsageError(f"the model's frame has an odd length ({n} samples): a hop of n/2 needs an even frame")

@@ -126,3 +126,11 @@ def test_errors_are_one_clear_line(trained_run, inputs, tmp_path, capsys):
         status, stdout, err = call(capsys, *args)
         assert status == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not out.exists()
+
+
+def test_a_pvae_run_needs_loudness_none():
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(model="pvae", synth=SimpleNamespace(n_samples=FRAME))
+    with pytest.raises(resynth.UsageError, match="loudness=specific: a P-VAE run .*pass loudness=none"):
+        resynth.resynthesize(task, torch.zeros(FRAME), loudness="specific")
