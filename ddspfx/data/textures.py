@@ -384,6 +384,18 @@ def split_segments(
     return out
 
 
+TEXTURE_DATA = {  # the texture tasks' `data` keys and defaults (`resolve_texture_folder` reads the first three)
+    "root": None,  # a folder of recordings (or of texture sub-folders); None: the synthetic textures
+    "texture": "rain",  # the synthetic texture, or the sub-folder of `root` when it exists
+    "synthetic": {"folder": "outputs/data/synthetic_textures", "seconds": 60.0, "seed": 0},
+    "hop": None,  # samples between excerpt starts; None: sequence · frame (excerpts side by side)
+    "pitch_shifts": [],  # semitones of augmentation copies (the reference: -12, -9, ..., 12)
+    "valid_fraction": 0.1,
+    "test_fraction": 0.1,
+    "seed": 0,  # the split's seed
+}
+
+
 def resolve_texture_folder(data: Mapping[str, Any], sample_rate: int) -> tuple[str, Path]:
     """`(name, folder)` of the recordings: `data.root` (its sub-folder `data.texture` when there is
     one, else the whole folder), or the synthetic texture `data.texture`, written once under

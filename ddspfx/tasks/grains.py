@@ -39,7 +39,7 @@ from ddspfx.core.metrics import MetricSpec
 from ddspfx.core.task import Task
 from ddspfx.data.errors import DataError
 from ddspfx.data.grains import grain_descriptors, load_grains
-from ddspfx.data.textures import resolve_texture_folder
+from ddspfx.data.textures import TEXTURE_DATA, resolve_texture_folder
 from ddspfx.encoders.grains import GrainEncoder
 from ddspfx.losses.base import PairLoss
 from ddspfx.losses.stft import MRSTFT
@@ -53,14 +53,6 @@ Batch = dict[str, torch.Tensor]
 METRIC_ALPHA = (10.0, 1.0, 0.1, 0.01)  # the texture task's evaluation TexStat (§3.2, §6.2)
 METRIC_BANDS, METRIC_MOD_BANDS = 16, 6
 MAP_POINTS = 5  # the latent map: MAP_POINTS × MAP_POINTS grains over ±latent_range
-DEFAULT_DATA = {
-    "root": None,
-    "texture": "rain",
-    "synthetic": {"folder": "outputs/data/synthetic_textures", "seconds": 60.0, "seed": 0},
-    "valid_fraction": 0.1,
-    "test_fraction": 0.1,
-    "seed": 0,
-}
 
 
 class GrainTask(Task):
@@ -74,8 +66,8 @@ class GrainTask(Task):
         metric_mrstft: the `mrstft` evaluation metric (None: auraloss's defaults).
         beta: weight of the KL term in nats against the loss's units (≥ 0; 0 is a plain autoencoder
             with sampling). With an MR-STFT loss, 1 and 0.01 let the posterior collapse on rain.
-        data: `root`, `texture`, `synthetic`, `valid_fraction`, `test_fraction`, `seed` (as the
-            texture task's `data`; other keys are ignored).
+        data: `root`, `texture`, `synthetic`, `valid_fraction`, `test_fraction`, `seed`
+            (`ddspfx.data.textures.TEXTURE_DATA`, as the texture task's; other keys are ignored).
         align, onset, min_grains: how grains are cut (`ddspfx.data.grains.load_grains`).
         grain_sets: `{split: (grains, L)}` target grains (tests); skips loading `data`.
     """
@@ -109,7 +101,7 @@ class GrainTask(Task):
         self._check_loss(loss, "loss")
         self.metric_texstat = TexStatLoss(self.sample_rate, METRIC_BANDS, METRIC_MOD_BANDS, alpha=METRIC_ALPHA)
         self.metric_mrstft = metric_mrstft if metric_mrstft is not None else MRSTFT()
-        self.data = {**DEFAULT_DATA, **dict(data or {})}
+        self.data = {**TEXTURE_DATA, **dict(data or {})}  # hop and pitch_shifts unused here
         self.texture = "given"
         sets = dict(grain_sets) if grain_sets is not None else self._load(align, dict(onset or {}), int(min_grains))
         self.sets = {split: {"audio": a, "descriptors": self.descriptors(a)} for split, a in sets.items()}

@@ -53,7 +53,7 @@ from ddspfx.core.errors import ConfigError, DataError
 from ddspfx.core.media import curves_figure, curves_panels_figure, log_audio, spectrogram_figure
 from ddspfx.core.metrics import MetricSpec
 from ddspfx.core.task import Task
-from ddspfx.data.textures import load_texture_frames, resolve_texture_folder
+from ddspfx.data.textures import TEXTURE_DATA, load_texture_frames, resolve_texture_folder
 from ddspfx.dsp.filterbanks import apply_filterbank, erb_filterbank, hilbert_envelope, synthesize_subbands
 from ddspfx.dsp.texture_features import texture_features
 from ddspfx.encoders.texture import TexDSPEncoder
@@ -78,16 +78,6 @@ MODELS = {"texdsp": TexEnvSynth, "pvae": PVAESynth}  # model name → the synth 
 ESTIMATORS = {"texdsp": ("model", "noise", "texenv_analysis"), "pvae": ("model", "noise")}
 EVAL_FRAMES = 32  # frames rendered and scored at once in evaluation (bounds memory)
 NORMALIZE_EPS = 1e-8  # std floor of the excerpt z-normalization (silence stays 0)
-DEFAULT_DATA = {
-    "root": None,  # a folder of recordings (or of texture sub-folders); None: the synthetic textures
-    "texture": "rain",  # the synthetic texture, or the sub-folder of `root` when it exists
-    "synthetic": {"folder": "outputs/data/synthetic_textures", "seconds": 60.0, "seed": 0},
-    "hop": None,  # samples between excerpt starts; None: sequence · frame (excerpts side by side)
-    "pitch_shifts": [],  # semitones of augmentation copies (the reference: -12, -9, ..., 12)
-    "valid_fraction": 0.1,
-    "test_fraction": 0.1,
-    "seed": 0,  # the split's seed
-}
 
 
 def normalize_excerpts(audio: torch.Tensor) -> torch.Tensor:
@@ -124,7 +114,7 @@ class TextureTask(Task):
         decoder: `hidden` H_dec, `depth` D_dec, and for texdsp `initial_amplitude` (see `TexDSPDecoder`).
         regularizer: weight of the feature regularizer (0: off; the reference's 0.2).
         data: `root`, `texture`, `synthetic`, `hop`, `pitch_shifts`, `valid_fraction`,
-            `test_fraction`, `seed` (see `DEFAULT_DATA`).
+            `test_fraction`, `seed` (see `ddspfx.data.textures.TEXTURE_DATA`).
         excerpts: `{split: (excerpts, sequence, n)}` target excerpts (tests); skips loading `data`.
     """
 
@@ -153,7 +143,7 @@ class TextureTask(Task):
         self.synth, self.loss = synth, loss
         self.sample_rate, self.frame, self.sequence = int(synth.sample_rate), synth.n_samples, int(sequence)
         self.regularizer = float(regularizer)
-        self.data = {**DEFAULT_DATA, **dict(data or {})}
+        self.data = {**TEXTURE_DATA, **dict(data or {})}
         self.encoder = _build("encoder", TexDSPEncoder, encoder, [synth.n_bands, 1])  # config errors before the data
         self.model, self.estimators = model, ESTIMATORS[model]
         if model == "texdsp":

@@ -227,16 +227,16 @@ def test_pvae_loss_is_finite_on_silence_and_on_a_single_event(excerpts):
     losses and gradients."""
     task = make_pvae_task(excerpts)
     controls = torch.full((2, task.synth.n_params), 0.5, requires_grad=True)
-    uniforms = torch.full((2, 2, FRAME), 0.999)  # no event anywhere (an event needs U < p)
-    silent = task.synth(controls, uniforms=uniforms)
+    no_event = torch.full((2, 2, FRAME), 0.999)  # no event anywhere (an event needs U < p)
+    one_event = no_event.clone()
+    one_event[0, 0, 100] = 0.0  # one event in the first frame, at sample 100
+    silent, single = task.synth(controls, uniforms=no_event), task.synth(controls, uniforms=one_event)
     assert torch.equal(silent, torch.zeros_like(silent))
-    uniforms[0, 0, 100] = 0.0  # one event in the first frame, at sample 100
-    single = task.synth(controls, uniforms=uniforms)
     assert (single[0] != 0).sum() > 0 and torch.equal(single[1], torch.zeros(FRAME))
     targets = excerpts["train"][0]
-    for estimate, target in ((silent, targets), (single, targets), (single, torch.zeros_like(targets))):
+    for uniforms, target in ((no_event, targets), (one_event, targets), (one_event, torch.zeros_like(targets))):
         controls.grad = None
-        loss = task.loss(estimate if estimate is silent else task.synth(controls, uniforms=uniforms), target)
+        loss = task.loss(task.synth(controls, uniforms=uniforms), target)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(controls.grad).all()
 
